@@ -1,0 +1,73 @@
+/* Multiboot v1 header, BSP entry, flat GDT and stacks. */
+
+#define MB_MAGIC	0x1badb002
+#define MB_FLAGS	0		/* ELF image: no load addresses, no memory map needed */
+
+#include "seg.h"
+
+	.section .multiboot, "a"
+	.balign 4
+	.long	MB_MAGIC, MB_FLAGS, -(MB_MAGIC + MB_FLAGS)
+
+	.text
+	.globl	_start
+_start:
+	/* Multiboot leaves the GDTR undefined: load ours before touching a segment. */
+	cli
+	cld
+	lgdt	gdt_desc
+	ljmp	$SEL_CODE, $1f
+1:	movw	$SEL_DATA, %cx
+	movw	%cx, %ds
+	movw	%cx, %es
+	movw	%cx, %fs
+	movw	%cx, %gs
+	movw	%cx, %ss
+	movl	$bsp_stack_top, %esp
+
+	/* Keep the loader's magic and info pointer out of the way of rep stosb. */
+	movl	%eax, %esi
+	movl	%ebx, %ebp
+	/* Multiboot does not promise a zeroed .bss. */
+	movl	$bss_start, %edi
+	movl	$bss_end, %ecx
+	subl	%edi, %ecx
+	xorl	%eax, %eax
+	rep stosb
+
+	pushl	%ebp
+	pushl	%esi
+	call	kmain
+2:	cli
+	hlt
+	jmp	2b
+
+/* ---- descriptors (accessed bits preset so the CPU never writes them) ---- */
+	.section .rodata
+	.balign 8
+	.globl	gdt
+gdt:
+	.quad	0
+	.quad	0x00cf9b000000ffff	/* 0x08: code, base 0, 4 GiB, 32-bit */
+	.quad	0x00cf93000000ffff	/* 0x10: data, base 0, 4 GiB */
+gdt_end:
+	.if	gdt_end - gdt - 1 != GDT_LIMIT
+	.error	"seg.h GDT_LIMIT does not match the table"
+	.endif
+
+	.balign 4
+	.word	0
+gdt_desc:
+	.word	GDT_LIMIT
+	.long	gdt
+
+/* ---- stacks ---- */
+	.bss
+	.balign 16
+	.space	16384
+bsp_stack_top:
+	.globl	ap_stack_top
+	.space	4096
+ap_stack_top:
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,198 @@
+/*
+ * Exit translation: KVM's exit reasons to NVMM's, one small function per
+ * KVM exit and a table to dispatch them. Exits KVM must still finish on
+ * the next KVM_RUN (I/O, MMIO, MSR) are recorded as pending.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "kvmx86.h"
+
+/* NVMM's hwcode for an INVALID exit (see libnvmm(3), "Linux"). */
+#define HWCODE_KVM(reason, detail)	((uint64_t)(reason) << 32 | (detail))
+#define HWCODE_ERRNO(e)			HWCODE_KVM(0xFFFFFFFEu, (uint32_t)(e))
+#define HWCODE_ENTRY_FAILED		((uint64_t)-1)
+
+typedef void (*exit_fn)(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
+
+static void
+exit_pending(struct kvmx86_vcpu *cpu, enum kvmx86_pending what)
+{
+	cpu->pending = what;
+	cpu->served = false;
+	cpu->exit_regs = cpu->run->s.regs.regs;
+}
+
+static void
+exit_invalid(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit->reason = NVMM_VCPU_EXIT_INVALID;
+	exit->u.inv.hwcode = HWCODE_KVM(cpu->run->exit_reason, 0);
+}
+
+static void
+exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	const struct kvm_run *run = cpu->run;
+	struct nvmm_x86_exit_io *io = &exit->u.io;
+	struct kvmx86_insn insn;
+
+	exit->reason = NVMM_VCPU_EXIT_IO;
+	io->in = (run->io.direction == KVM_EXIT_IO_IN);
+	io->port = run->io.port;
+	io->operand_size = run->io.size;
+	if (kvmx86_fetch_insn(cpu, &insn) == 0) {
+		io->str = (insn.opcode & 0xFC) == 0x6C;		/* INS, OUTS */
+		io->rep = io->str && insn.rep;
+		io->address_size = insn.address_size;
+		/* As NVMM: INS writes through ES, OUTS reads DS or override. */
+		io->seg = !io->str ? -1 : io->in ? NVMM_X64_SEG_ES :
+		    insn.seg >= 0 ? insn.seg : NVMM_X64_SEG_DS;
+		/* IN/OUT imm8 (E4-E7) carry one more byte. */
+		io->npc = run->s.regs.regs.rip + insn.len + 1 +
+		    ((insn.opcode & 0xF4) == 0xE4);
+	} else {
+		/* The code is not in guest RAM: say what KVM told us. */
+		io->str = io->rep = (run->io.count > 1);
+		io->seg = -1;
+		io->address_size = 0;
+		io->npc = run->s.regs.regs.rip;
+	}
+	exit_pending(cpu, KVMX86_PENDING_IO);
+}
+
+static void
+exit_mmio(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit->reason = NVMM_VCPU_EXIT_MEMORY;
+	exit->u.mem.prot = cpu->run->mmio.is_write ? PROT_WRITE : PROT_READ;
+	exit->u.mem.gpa = cpu->run->mmio.phys_addr;
+	exit->u.mem.inst_len = 0;	/* KVM decoded it already */
+	exit_pending(cpu, KVMX86_PENDING_MMIO);
+}
+
+/* RIP after RDMSR/WRMSR (0F 32 / 0F 30), prefixes included. */
+static uint64_t
+exit_msr_npc(struct kvmx86_vcpu *cpu)
+{
+	struct kvmx86_insn insn;
+	uint64_t rip = cpu->run->s.regs.regs.rip;
+
+	if (kvmx86_fetch_insn(cpu, &insn) == 0 && insn.opcode == 0x0F)
+		return rip + insn.len + 2;
+	return rip + 2;
+}
+
+static void
+exit_rdmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit->reason = NVMM_VCPU_EXIT_RDMSR;
+	exit->u.rdmsr.msr = cpu->run->msr.index;
+	exit->u.rdmsr.npc = exit_msr_npc(cpu);
+	exit_pending(cpu, KVMX86_PENDING_MSR);
+	cpu->exit_npc = exit->u.rdmsr.npc;
+}
+
+static void
+exit_wrmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit->reason = NVMM_VCPU_EXIT_WRMSR;
+	exit->u.wrmsr.msr = cpu->run->msr.index;
+	exit->u.wrmsr.val = cpu->run->msr.data;
+	exit->u.wrmsr.npc = exit_msr_npc(cpu);
+	exit_pending(cpu, KVMX86_PENDING_MSR);
+	cpu->exit_npc = exit->u.wrmsr.npc;
+}
+
+static void
+exit_hlt(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	(void)cpu;
+	exit->reason = NVMM_VCPU_EXIT_HALTED;
+}
+
+static void
+exit_shutdown(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	(void)cpu;
+	exit->reason = NVMM_VCPU_EXIT_SHUTDOWN;
+}
+
+static void
+exit_irq_window(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	/* As NVMM: the window exit disarms itself. */
+	cpu->int_window = false;
+	exit->reason = NVMM_VCPU_EXIT_INT_READY;
+}
+
+/* Host-side reasons the emulator need not see: run again. */
+static void
+exit_none(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	(void)cpu;
+	exit->reason = NVMM_VCPU_EXIT_NONE;
+}
+
+static void
+exit_fail_entry(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	(void)cpu;
+	exit->reason = NVMM_VCPU_EXIT_INVALID;
+	exit->u.inv.hwcode = HWCODE_ENTRY_FAILED;
+}
+
+static void
+exit_internal(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit->reason = NVMM_VCPU_EXIT_INVALID;
+	exit->u.inv.hwcode = HWCODE_KVM(KVM_EXIT_INTERNAL_ERROR,
+	    cpu->run->internal.suberror);
+}
+
+static const exit_fn exit_table[] = {
+	[KVM_EXIT_IO] = exit_io,
+	[KVM_EXIT_MMIO] = exit_mmio,
+	[KVM_EXIT_X86_RDMSR] = exit_rdmsr,
+	[KVM_EXIT_X86_WRMSR] = exit_wrmsr,
+	[KVM_EXIT_HLT] = exit_hlt,
+	[KVM_EXIT_SHUTDOWN] = exit_shutdown,
+	[KVM_EXIT_IRQ_WINDOW_OPEN] = exit_irq_window,
+	[KVM_EXIT_INTR] = exit_none,
+	[KVM_EXIT_SET_TPR] = exit_none,		/* no TPR conf on KVM */
+	[KVM_EXIT_TPR_ACCESS] = exit_none,
+	[KVM_EXIT_X86_BUS_LOCK] = exit_none,
+	[KVM_EXIT_FAIL_ENTRY] = exit_fail_entry,
+	[KVM_EXIT_INTERNAL_ERROR] = exit_internal,
+};
+
+/* Exits after which an open window the emulator asked for is reported. */
+static bool
+exit_window_may_override(uint64_t reason)
+{
+	return reason == NVMM_VCPU_EXIT_NONE || reason == NVMM_VCPU_EXIT_HALTED;
+}
+
+void
+kvmx86_exit_translate(struct kvmx86_vcpu *cpu, int run_error,
+    struct nvmm_vcpu_exit *exit)
+{
+	uint32_t reason = cpu->run->exit_reason;
+
+	memset(&exit->u, 0, sizeof(exit->u));
+	if (run_error == EINTR || run_error == EAGAIN) {
+		exit->reason = NVMM_VCPU_EXIT_NONE;
+	} else if (run_error != 0) {
+		/* KVM refused to run: a state it rejects, a bad mapping. */
+		exit->reason = NVMM_VCPU_EXIT_INVALID;
+		exit->u.inv.hwcode = HWCODE_ERRNO(run_error);
+	} else if (reason < sizeof(exit_table) / sizeof(exit_table[0]) &&
+	    exit_table[reason] != NULL) {
+		exit_table[reason](cpu, exit);
+	} else {
+		exit_invalid(cpu, exit);
+	}
+	if (exit_window_may_override(exit->reason))
+		kvmx86_window_ready(cpu, exit);
+}

@@ -1,0 +1,360 @@
+/*
+ * The x86 backend over /dev/kvm: host identification, machine and vCPU
+ * lifetimes, guest memory slots, configuration, and the ops tables
+ * (x86-svm and x86-vmx share every function; KVM drives the hardware).
+ */
+#include <cpuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "kvmx86.h"
+
+#define KVM_DEVICE	"/dev/kvm"
+#define VMX_TSS_ADDR	0xFFFBD000UL	/* 3 pages KVM needs on Intel */
+
+struct kvmx86_host kvmx86_host = { .kvm_fd = -1 };
+
+/* ---- Host ---------------------------------------------------------------------- */
+
+/* What the backend relies on; without any of it, NVMM is not available. */
+static const struct {
+	long cap;
+	int min;
+} kvmx86_required[] = {
+	{ KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
+	    KVM_SYNC_X86_EVENTS },
+	{ KVM_CAP_X86_USER_SPACE_MSR, 1 },
+	{ KVM_CAP_X86_MSR_FILTER, 1 },
+	{ KVM_CAP_READONLY_MEM, 1 },
+	{ KVM_CAP_IMMEDIATE_EXIT, 1 },
+	{ KVM_CAP_XSAVE, 1 },
+	{ KVM_CAP_XCRS, 1 },
+	{ KVM_CAP_VCPU_EVENTS, 1 },
+	{ KVM_CAP_DEBUGREGS, 1 },
+	{ KVM_CAP_EXT_CPUID, 1 },
+};
+
+static bool
+host_is_intel(void)
+{
+	unsigned int eax, ebx, ecx, edx;
+
+	__cpuid(0, eax, ebx, ecx, edx);
+	(void)eax;
+	return ebx == 0x756E6547 && edx == 0x49656E69 && ecx == 0x6C65746E;
+}
+
+/* The host's FPU facts NVMM reports: MXCSR mask and XCR0 bits. */
+static void
+host_fpu(void)
+{
+	uint8_t fx[512] __attribute__((aligned(16)));
+	unsigned int eax, ebx, ecx, edx;
+	uint32_t mask;
+
+	memset(fx, 0, sizeof(fx));
+	__asm__ volatile("fxsave %0" : "=m"(fx));
+	memcpy(&mask, fx + 28, sizeof(mask));
+	kvmx86_host.mxcsr_mask = mask ? mask : 0xFFBF;	/* architectural */
+
+	kvmx86_host.xcr0_mask = 0;
+	__cpuid(1, eax, ebx, ecx, edx);
+	if (ecx & (1u << 27)) {	/* OSXSAVE: XGETBV works */
+		uint32_t lo, hi;
+
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		kvmx86_host.xcr0_mask = ((uint64_t)hi << 32 | lo) &
+		    KVMX86_XCR0_MASK;
+	}
+}
+
+static int
+host_probe(void)
+{
+	int fd, size;
+
+	fd = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
+	if (fd == -1)
+		return errno == EACCES || errno == EPERM ? EACCES : ENXIO;
+	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+		goto unusable;
+	for (size_t i = 0; i < sizeof(kvmx86_required) /
+	    sizeof(kvmx86_required[0]); i++) {
+		int have = ioctl(fd, KVM_CHECK_EXTENSION, kvmx86_required[i].cap);
+
+		if (have < 0 || (have & kvmx86_required[i].min) !=
+		    kvmx86_required[i].min)
+			goto unusable;
+	}
+	if ((size = ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0)) <= 0)
+		goto unusable;
+	kvmx86_host.kvm_fd = fd;
+	kvmx86_host.run_size = (size_t)size;
+	kvmx86_host.intel = host_is_intel();
+	host_fpu();
+	if (kvmx86_cpuid_probe() != 0 || kvmx86_kick_setup() != 0)
+		goto unusable;
+	return 0;
+unusable:
+	close(fd);
+	kvmx86_host.kvm_fd = -1;
+	return ENXIO;
+}
+
+/* Probe once per process; each table accepts its own vendor. */
+static int
+host_ident(bool want_intel)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int probed = -1;
+
+	pthread_mutex_lock(&lock);
+	if (probed != 0)
+		probed = host_probe();
+	pthread_mutex_unlock(&lock);
+	if (probed != 0)
+		return probed;
+	return kvmx86_host.intel == want_intel ? 0 : ENXIO;
+}
+
+static int
+kvmx86_ident_svm(void)
+{
+	return host_ident(false);
+}
+
+static int
+kvmx86_ident_vmx(void)
+{
+	return host_ident(true);
+}
+
+static void
+kvmx86_capability(struct nvmm_capability *cap)
+{
+	cap->arch.mach_conf_support = 0;
+	/* No TPR: KVM exits only when CR8 is lowered, never when raised. */
+	cap->arch.vcpu_conf_support = NVMM_CAP_ARCH_VCPU_CONF_CPUID;
+	cap->arch.xcr0_mask = kvmx86_host.xcr0_mask;
+	cap->arch.mxcsr_mask = kvmx86_host.mxcsr_mask;
+	cap->arch.conf_cpuid_maxops = KVMX86_CPUID_MAXOPS;
+}
+
+/* ---- Descriptors ---------------------------------------------------------------- */
+
+/*
+ * 128 machines of 128 vCPUs need ~16.5k descriptors: when the soft limit
+ * runs out, raise it towards the hard limit instead of failing.
+ */
+static int
+kvmx86_new_fd(int fd, unsigned long req, unsigned long arg)
+{
+	struct rlimit rl;
+	int r;
+
+	r = ioctl(fd, req, arg);
+	if (r >= 0 || errno != EMFILE)
+		return r;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
+		return -1;
+	rl.rlim_cur = (rl.rlim_cur * 2 < rl.rlim_max) ? rl.rlim_cur * 2 :
+	    rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		errno = EMFILE;
+		return -1;
+	}
+	return ioctl(fd, req, arg);
+}
+
+/* ---- Machines -------------------------------------------------------------------- */
+
+static int
+kvmx86_machine_create(struct fe_machine *m)
+{
+	struct kvmx86_machine *mach;
+	int error;
+
+	if ((mach = calloc(1, sizeof(*mach))) == NULL)
+		return ENOMEM;
+	mach->vm_fd = kvmx86_new_fd(kvmx86_host.kvm_fd, KVM_CREATE_VM, 0);
+	if (mach->vm_fd == -1) {
+		error = errno;
+		free(mach);
+		return error;
+	}
+	error = kvmx86_msr_setup(mach->vm_fd);
+	/* Intel: real mode needs a TSS KVM places in guest memory. */
+	if (error == 0 && kvmx86_host.intel &&
+	    ioctl(mach->vm_fd, KVM_SET_TSS_ADDR, VMX_TSS_ADDR) == -1)
+		error = errno;
+	if (error != 0) {
+		close(mach->vm_fd);
+		free(mach);
+		return error;
+	}
+	m->machdata = mach;
+	return 0;
+}
+
+static void
+kvmx86_machine_destroy(struct fe_machine *m)
+{
+	struct kvmx86_machine *mach = m->machdata;
+
+	close(mach->vm_fd);
+	free(mach);
+}
+
+static int
+kvmx86_machine_configure(struct fe_machine *m, uint64_t op, void *conf)
+{
+	(void)m;
+	(void)op;
+	(void)conf;
+	return EINVAL;	/* x86 has no machine ops: never called */
+}
+
+/* ---- vCPUs ------------------------------------------------------------------------- */
+
+static void
+kvmx86_vcpu_free(struct kvmx86_vcpu *cpu)
+{
+	if (cpu->run != NULL)
+		munmap(cpu->run, kvmx86_host.run_size);
+	if (cpu->fd >= 0)
+		close(cpu->fd);
+	free(cpu);
+}
+
+static int
+kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
+{
+	struct kvmx86_machine *mach = m->machdata;
+	struct kvmx86_vcpu *cpu;
+	void *run;
+	int error;
+
+	if ((cpu = calloc(1, sizeof(*cpu))) == NULL)
+		return ENOMEM;
+	cpu->mach = m;
+	cpu->cpuid = v->cpuid;
+	cpu->fd = kvmx86_new_fd(mach->vm_fd, KVM_CREATE_VCPU, v->cpuid);
+	if (cpu->fd == -1) {
+		error = errno;
+		goto fail;
+	}
+	run = mmap(NULL, kvmx86_host.run_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, cpu->fd, 0);
+	if (run == MAP_FAILED) {
+		error = errno;
+		goto fail;
+	}
+	cpu->run = run;
+	if ((error = kvmx86_sync_init(cpu)) != 0 ||
+	    (error = kvmx86_cpuid_install(cpu, m->nvcpus + 1)) != 0)
+		goto fail;
+
+	/* NVMM's RESET state, cached and installed at the first run. */
+	v->comm.state = kvmx86_reset_state;
+	v->comm.state_cached = NVMM_X64_STATE_ALL;
+	v->comm.state_commit = NVMM_X64_STATE_ALL;
+	v->cpudata = cpu;
+	return 0;
+fail:
+	kvmx86_vcpu_free(cpu);
+	return error;
+}
+
+static void
+kvmx86_vcpu_destroy(struct fe_machine *m, struct fe_vcpu *v)
+{
+	(void)m;
+	kvmx86_vcpu_free(kvmx86_cpu(v));
+	v->cpudata = NULL;
+}
+
+static const size_t kvmx86_vcpu_conf_sizes[] = {
+	[NVMM_VCPU_CONF_MD(NVMM_VCPU_CONF_CPUID)] =
+	    sizeof(struct nvmm_vcpu_conf_cpuid),
+	[NVMM_VCPU_CONF_MD(NVMM_VCPU_CONF_TPR)] =
+	    sizeof(struct nvmm_vcpu_conf_tpr),
+};
+
+static int
+kvmx86_vcpu_configure(struct fe_vcpu *v, uint64_t op, void *conf)
+{
+	switch (op) {
+	case NVMM_VCPU_CONF_MD(NVMM_VCPU_CONF_CPUID):
+		return kvmx86_cpuid_configure(kvmx86_cpu(v), conf);
+	default:
+		/* TPR: not advertised, as NVMM on AMD (see capability). */
+		return EINVAL;
+	}
+}
+
+/* ---- Guest memory -------------------------------------------------------------------- */
+
+static int
+kvmx86_slot(struct fe_machine *m, const struct fe_area *a, uint64_t size)
+{
+	struct kvmx86_machine *mach = m->machdata;
+	struct kvm_userspace_memory_region r = {
+		.slot = a->slot,
+		/* Without PROT_WRITE, guest writes exit as MEMORY. */
+		.flags = (a->prot & NVMM_PROT_WRITE) ? 0 : KVM_MEM_READONLY,
+		.guest_phys_addr = a->gpa,
+		.memory_size = size,
+		.userspace_addr = a->hva,
+	};
+
+	return ioctl(mach->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) == 0 ? 0 :
+	    errno;
+}
+
+static int
+kvmx86_gpa_map(struct fe_machine *m, const struct fe_area *a)
+{
+	return kvmx86_slot(m, a, a->size);
+}
+
+static int
+kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
+{
+	return kvmx86_slot(m, a, 0);
+}
+
+/* ---- Ops tables ------------------------------------------------------------------------ */
+
+#define KVMX86_IMPL(impl_name, ident_fn) {				\
+	.name = impl_name,						\
+	.ident = ident_fn,						\
+	.capability = kvmx86_capability,				\
+	.mach_conf_max = 0,						\
+	.mach_conf_sizes = NULL,					\
+	.vcpu_conf_max = sizeof(kvmx86_vcpu_conf_sizes) /		\
+	    sizeof(kvmx86_vcpu_conf_sizes[0]),				\
+	.vcpu_conf_sizes = kvmx86_vcpu_conf_sizes,			\
+	.machine_create = kvmx86_machine_create,			\
+	.machine_destroy = kvmx86_machine_destroy,			\
+	.machine_configure = kvmx86_machine_configure,			\
+	.vcpu_create = kvmx86_vcpu_create,				\
+	.vcpu_destroy = kvmx86_vcpu_destroy,				\
+	.vcpu_configure = kvmx86_vcpu_configure,			\
+	.vcpu_getstate = kvmx86_getstate,				\
+	.vcpu_run = kvmx86_vcpu_run,					\
+	.vcpu_kick = kvmx86_kick,					\
+	.vcpu_io_access = kvmx86_io_access,				\
+	.vcpu_mem_access = kvmx86_mem_access,				\
+	.vcpu_access_done = kvmx86_access_done,				\
+	.gpa_map = kvmx86_gpa_map,					\
+	.gpa_unmap = kvmx86_gpa_unmap,					\
+}
+
+const struct nvmm_impl nvmm_x86_svm = KVMX86_IMPL("x86-svm", kvmx86_ident_svm);
+const struct nvmm_impl nvmm_x86_vmx = KVMX86_IMPL("x86-vmx", kvmx86_ident_vmx);

@@ -1,0 +1,133 @@
+/*
+ * The x86 backend over /dev/kvm: per-machine and per-vCPU data and the
+ * functions its files share. One backend serves AMD SVM and Intel VMX
+ * hosts alike, since KVM drives the hardware.
+ */
+#ifndef NVMM_KVMX86_H
+#define NVMM_KVMX86_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../../frontend/nvmm_impl.h"
+
+#define KVMX86_CPUID_MAXOPS	32	/* NVMM's conf_cpuid_maxops */
+#define KVMX86_XCR0_MASK	0x3ULL	/* x87|SSE, as NVMM exposes */
+
+/* Host facts probed once. */
+struct kvmx86_host {
+	int kvm_fd;
+	bool intel;		/* VMX host, else SVM */
+	size_t run_size;
+	uint64_t xcr0_mask;
+	uint32_t mxcsr_mask;
+	struct kvm_cpuid2 *supported;	/* KVM_GET_SUPPORTED_CPUID */
+	int kick_signal;
+};
+extern struct kvmx86_host kvmx86_host;
+
+struct kvmx86_machine {
+	int vm_fd;
+};
+
+/* The KVM operation an exit left half done; KVM_RUN finishes it. */
+enum kvmx86_pending {
+	KVMX86_PENDING_NONE,
+	KVMX86_PENDING_IO,
+	KVMX86_PENDING_MMIO,
+	KVMX86_PENDING_MSR,
+};
+
+struct kvmx86_vcpu {
+	int fd;
+	struct kvm_run *run;
+	struct fe_machine *mach;
+	nvmm_cpuid_t cpuid;
+
+	/* What the last exit left pending, and the GPRs at that exit. */
+	enum kvmx86_pending pending;
+	bool served;			/* an assist served it */
+	struct kvm_regs exit_regs;
+	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
+	/* An exit KVM produced while finishing the previous one. */
+	bool stashed;
+	struct nvmm_vcpu_exit stash;
+
+	/* NVMM window exiting requests (intr state). */
+	bool int_window;
+	bool nmi_window;
+	/* MSRS: the TSC getstate returned, which setstate does not rewrite. */
+	uint64_t tsc_seen;
+
+	/* CPUID configuration, installed before the first run. */
+	struct nvmm_vcpu_conf_cpuid cpuid_conf[KVMX86_CPUID_MAXOPS];
+	unsigned int ncpuid_conf;
+	bool cpuid_dirty;
+	bool has_run;
+
+	/* Kicks: who runs the vCPU, and whether it is inside KVM_RUN. */
+	atomic_int running;
+	atomic_int tid;
+	pthread_t runner;
+	bool has_runner;
+};
+
+static inline struct kvmx86_vcpu *
+kvmx86_cpu(struct fe_vcpu *v)
+{
+	return v->cpudata;
+}
+
+/* state.c: NVMM <-> KVM, per state class. */
+extern const struct nvmm_x64_state kvmx86_reset_state;
+int kvmx86_state_get(struct kvmx86_vcpu *, uint64_t flags,
+    struct nvmm_x64_state *);
+int kvmx86_state_set(struct kvmx86_vcpu *, uint64_t flags,
+    const struct nvmm_x64_state *);
+int kvmx86_sync_init(struct kvmx86_vcpu *);
+void kvmx86_gprs_from_kvm(const struct kvm_regs *, uint64_t *gprs);
+
+/* cpuid.c */
+int kvmx86_cpuid_probe(void);
+int kvmx86_cpuid_install(struct kvmx86_vcpu *, unsigned int nvcpus);
+int kvmx86_cpuid_configure(struct kvmx86_vcpu *,
+    const struct nvmm_vcpu_conf_cpuid *);
+
+/* msr.c */
+int kvmx86_msr_setup(int vm_fd);
+
+/* events.c */
+int kvmx86_inject(struct kvmx86_vcpu *, const struct nvmm_vcpu_event *);
+bool kvmx86_window_ready(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
+void kvmx86_exitstate(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
+
+/* insn.c */
+struct kvmx86_insn {
+	uint8_t len;		/* total length, prefixes included */
+	uint8_t opcode;		/* first opcode byte after prefixes */
+	int8_t seg;		/* segment override, -1 if none */
+	bool rep;
+	uint8_t address_size;
+};
+int kvmx86_fetch_insn(struct kvmx86_vcpu *, struct kvmx86_insn *);
+
+/* exit.c */
+void kvmx86_exit_translate(struct kvmx86_vcpu *, int run_error,
+    struct nvmm_vcpu_exit *);
+
+/* run.c */
+int kvmx86_complete(struct kvmx86_vcpu *);
+void kvmx86_kick(struct fe_vcpu *);
+int kvmx86_vcpu_run(struct fe_machine *, struct fe_vcpu *,
+    struct nvmm_vcpu_exit *);
+int kvmx86_io_access(struct fe_vcpu *, struct fe_io_access *);
+int kvmx86_mem_access(struct fe_vcpu *, struct fe_mem_access *);
+int kvmx86_access_done(struct fe_vcpu *);
+int kvmx86_getstate(struct fe_vcpu *);
+int kvmx86_kick_setup(void);
+
+#endif /* NVMM_KVMX86_H */

@@ -1,0 +1,385 @@
+/*
+ * Running a vCPU: install what the emulator committed, inject its event,
+ * enter KVM, translate the exit. Also the two things NVMM does that KVM
+ * does differently:
+ *
+ * - Pending operations. After an IO, MMIO or MSR exit, KVM finishes the
+ *   instruction (RIP, registers, guest memory) inside the next KVM_RUN,
+ *   whereas NVMM's emulator finishes it through the assists or setstate.
+ *   The common sequences map onto KVM's for free; the others make KVM
+ *   finish the instruction first (KVM_RUN with immediate_exit: no guest
+ *   code runs) and then install what the emulator asked for.
+ *
+ * - Stops. nvmm_vcpu_stop() sets immediate_exit and, when the vCPU is
+ *   inside KVM_RUN, signals its thread; KVM's signal mask for the vCPU
+ *   lets that signal through even where the thread blocks it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kvmx86.h"
+
+#define RESTORE_TRIES	16
+
+/* ---- Kicks ------------------------------------------------------------------- */
+
+static void
+kick_handler(int sig)
+{
+	(void)sig;	/* Its only job: make KVM_RUN return -EINTR. */
+}
+
+int
+kvmx86_kick_setup(void)
+{
+	int sig = SIGRTMAX - 1;
+	struct sigaction sa, old;
+
+	if (sigaction(sig, NULL, &old) == -1)
+		return errno;
+	/* Keep a handler the program installed itself: it interrupts too. */
+	if (!(old.sa_flags & SA_SIGINFO) &&
+	    (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN)) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = kick_handler;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(sig, &sa, NULL) == -1)
+			return errno;
+	}
+	kvmx86_host.kick_signal = sig;
+	return 0;
+}
+
+/* Async-signal-safe: plain stores and tgkill. */
+void
+kvmx86_kick(struct fe_vcpu *v)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	int tid;
+
+	__atomic_store_n(&cpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (atomic_load(&cpu->running) && (tid = atomic_load(&cpu->tid)) > 0)
+		(void)syscall(SYS_tgkill, getpid(), tid,
+		    kvmx86_host.kick_signal);
+}
+
+/* The first run on a thread: record it and let kicks through KVM_RUN. */
+static int
+run_adopt_thread(struct kvmx86_vcpu *cpu)
+{
+	struct {
+		struct kvm_signal_mask hdr;
+		uint8_t set[8];
+	} mask;
+	pthread_t self = pthread_self();
+	sigset_t cur;
+
+	if (cpu->has_runner && pthread_equal(self, cpu->runner))
+		return 0;
+	if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
+		return EINVAL;
+	sigdelset(&cur, kvmx86_host.kick_signal);
+	mask.hdr.len = sizeof(mask.set);
+	memcpy(mask.set, &cur, sizeof(mask.set));	/* the kernel's 64 bits */
+	if (ioctl(cpu->fd, KVM_SET_SIGNAL_MASK, &mask) == -1)
+		return errno;
+	atomic_store(&cpu->tid, (int)gettid());
+	cpu->runner = self;
+	cpu->has_runner = true;
+	return 0;
+}
+
+/* ---- Entering KVM -------------------------------------------------------------- */
+
+/* One KVM_RUN, honouring a stop requested before or during it. */
+static int
+run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm)
+{
+	int error = 0;
+
+	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	atomic_store(&cpu->running, 1);
+	/* After 'running': a stop either is seen here or kicks KVM_RUN. */
+	if (comm->stop) {
+		atomic_store(&cpu->running, 0);
+		return EINTR;
+	}
+	if (ioctl(cpu->fd, KVM_RUN, 0) == -1)
+		error = errno;
+	atomic_store(&cpu->running, 0);
+	return error;
+}
+
+/*
+ * Let KVM finish the pending instruction without running guest code. KVM
+ * may stop again inside it (one MMIO fragment after another): that exit is
+ * stashed for the next run to return.
+ */
+int
+kvmx86_complete(struct kvmx86_vcpu *cpu)
+{
+	int r, error;
+
+	if (cpu->pending == KVMX86_PENDING_NONE || cpu->stashed)
+		return 0;
+	__atomic_store_n(&cpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	r = ioctl(cpu->fd, KVM_RUN, 0);
+	error = (r == -1) ? errno : 0;
+	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	cpu->pending = KVMX86_PENDING_NONE;
+	if (r == 0) {
+		kvmx86_exit_translate(cpu, 0, &cpu->stash);
+		cpu->stashed = true;
+		return 0;
+	}
+	return error == EINTR ? 0 : error;
+}
+
+/* ---- Pending operations ---------------------------------------------------------- */
+
+struct run_plan {
+	bool msr_answer;	/* the emulator set RIP = npc: KVM skips */
+	bool msr_gp;		/* the emulator injected #GP: KVM injects */
+};
+
+static bool
+event_is_gp(const struct nvmm_comm_page *comm)
+{
+	return comm->event_commit && comm->event.type == NVMM_VCPU_EVENT_EXCP &&
+	    comm->event.vector == 13;
+}
+
+/*
+ * Decide how the pending operation ends. When KVM's own completion gives
+ * what NVMM gives, leave it to the coming KVM_RUN; otherwise finish it now
+ * and, if the emulator neither served it nor set GPRs, restore the GPRs of
+ * the exit so that the instruction runs again, as on NVMM.
+ */
+static int
+run_settle(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
+    struct run_plan *plan)
+{
+	bool gprs = (comm->state_commit & NVMM_X64_STATE_GPRS) != 0;
+	uint64_t rip = comm->state.gprs[NVMM_X64_GPR_RIP];
+	bool restore;
+	int error = 0;
+
+	switch (cpu->pending) {
+	case KVMX86_PENDING_NONE:
+		return 0;
+	case KVMX86_PENDING_IO:
+	case KVMX86_PENDING_MMIO:
+		if (cpu->served && !gprs)
+			return 0;
+		break;
+	case KVMX86_PENDING_MSR:
+		if (gprs && rip == cpu->exit_npc) {
+			plan->msr_answer = true;
+			return 0;
+		}
+		if (event_is_gp(comm) && (!gprs || rip == cpu->exit_regs.rip)) {
+			plan->msr_gp = true;
+			return 0;
+		}
+		cpu->run->msr.error = 0;
+		break;
+	}
+	restore = !cpu->served && !gprs;
+	for (int i = 0; i < RESTORE_TRIES && error == 0; i++) {
+		error = kvmx86_complete(cpu);
+		if (!cpu->stashed)
+			break;
+		if (!restore)
+			return 0;	/* the emulator gets the next access */
+		cpu->stashed = false;	/* unserved: finish with nothing */
+	}
+	if (error == 0 && restore) {
+		cpu->run->s.regs.regs = cpu->exit_regs;
+		cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	}
+	return error;
+}
+
+/* After the commit is installed: hand the MSR answer to KVM's completion. */
+static void
+run_msr_plan(struct kvmx86_vcpu *cpu, const struct run_plan *plan)
+{
+	struct kvm_run *run = cpu->run;
+	struct kvm_regs *regs = &run->s.regs.regs;
+
+	if (plan->msr_answer) {
+		run->msr.error = 0;
+		run->msr.data = (regs->rax & 0xFFFFFFFFULL) | regs->rdx << 32;
+		/* KVM moves RIP past the instruction itself. */
+		regs->rip = cpu->exit_regs.rip;
+		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	} else if (plan->msr_gp) {
+		run->msr.error = 1;	/* KVM injects #GP(0) */
+	}
+}
+
+/* ---- The run ---------------------------------------------------------------------- */
+
+static int
+run_invalid(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit, int error)
+{
+	memset(&exit->u, 0, sizeof(exit->u));
+	exit->reason = NVMM_VCPU_EXIT_INVALID;
+	exit->u.inv.hwcode = (uint64_t)0xFFFFFFFEu << 32 | (uint32_t)error;
+	kvmx86_exitstate(cpu, exit);
+	return 0;
+}
+
+/* Install the committed state and event; EINVAL for an invalid event. */
+static int
+run_install(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm,
+    const struct run_plan *plan, int *state_error)
+{
+	*state_error = kvmx86_state_set(cpu, comm->state_commit, &comm->state);
+	comm->state_commit = 0;
+	/* Once the guest runs, nothing the emulator holds is current. */
+	comm->state_cached = 0;
+	if (comm->event_commit) {
+		comm->event_commit = false;
+		if (!plan->msr_gp && kvmx86_inject(cpu, &comm->event) != 0)
+			return EINVAL;
+	}
+	run_msr_plan(cpu, plan);
+	return 0;
+}
+
+int
+kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
+    struct nvmm_vcpu_exit *exit)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct nvmm_comm_page *comm = &v->comm;
+	struct run_plan plan = { false, false };
+	int error, state_error;
+
+	if ((error = run_adopt_thread(cpu)) != 0)
+		return run_invalid(cpu, exit, error);
+	if (!cpu->has_run && (error = kvmx86_cpuid_install(cpu, m->nvcpus)))
+		return run_invalid(cpu, exit, error);
+	if ((error = run_settle(cpu, comm, &plan)) != 0)
+		return run_invalid(cpu, exit, error);
+	if (cpu->stashed) {
+		/* An access KVM stopped at while finishing: no guest entry. */
+		*exit = cpu->stash;
+		cpu->stashed = false;
+		comm->state_cached = 0;
+		kvmx86_exitstate(cpu, exit);
+		return 0;
+	}
+	if ((error = run_install(cpu, comm, &plan, &state_error)) != 0)
+		return error;
+	if (state_error != 0) {
+		cpu->run->kvm_dirty_regs = 0;
+		return run_invalid(cpu, exit, state_error);
+	}
+	if (cpu->pending == KVMX86_PENDING_NONE &&
+	    kvmx86_window_ready(cpu, exit)) {
+		kvmx86_exitstate(cpu, exit);
+		return 0;
+	}
+
+	error = run_enter(cpu, comm);
+	if (error == 0 || error == EINTR)
+		cpu->pending = KVMX86_PENDING_NONE;	/* KVM finished it */
+	else
+		cpu->run->kvm_dirty_regs = 0;		/* KVM refused it */
+	cpu->has_run = true;
+	kvmx86_exit_translate(cpu, error, exit);
+	if (error == EINTR && comm->stop)
+		exit->reason = NVMM_VCPU_EXIT_STOPPED;
+	kvmx86_exitstate(cpu, exit);
+	return 0;
+}
+
+/* ---- State and assists ----------------------------------------------------------- */
+
+/* After KVM finished an instruction: carry its GPR changes into the cache. */
+static void
+run_merge_gprs(const struct kvm_regs *exit_regs, const struct kvm_regs *now,
+    struct nvmm_comm_page *comm)
+{
+	uint64_t before[NVMM_X64_NGPR], after[NVMM_X64_NGPR];
+
+	kvmx86_gprs_from_kvm(exit_regs, before);
+	kvmx86_gprs_from_kvm(now, after);
+	for (size_t i = 0; i < NVMM_X64_NGPR; i++) {
+		if (after[i] != before[i])
+			comm->state.gprs[i] = after[i];
+	}
+}
+
+int
+kvmx86_getstate(struct fe_vcpu *v)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct nvmm_comm_page *comm = &v->comm;
+	int error;
+
+	/* An assisted instruction is finished before anyone looks. */
+	if (cpu->pending != KVMX86_PENDING_NONE && cpu->served &&
+	    (error = kvmx86_complete(cpu)) != 0)
+		return error;
+	error = kvmx86_state_get(cpu, comm->state_wanted, &comm->state);
+	if (error == 0)
+		comm->state_cached |= comm->state_wanted;
+	return error;
+}
+
+int
+kvmx86_io_access(struct fe_vcpu *v, struct fe_io_access *acc)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	const struct kvm_run *run = cpu->run;
+
+	if (cpu->pending != KVMX86_PENDING_IO || cpu->served)
+		return EINVAL;
+	acc->port = run->io.port;
+	acc->in = (run->io.direction == KVM_EXIT_IO_IN);
+	acc->size = run->io.size;
+	acc->count = run->io.count;
+	acc->data = (uint8_t *)run + run->io.data_offset;
+	return 0;
+}
+
+int
+kvmx86_mem_access(struct fe_vcpu *v, struct fe_mem_access *acc)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct kvm_run *run = cpu->run;
+
+	if (cpu->pending != KVMX86_PENDING_MMIO || cpu->served)
+		return EINVAL;
+	acc->gpa = run->mmio.phys_addr;
+	acc->write = run->mmio.is_write;
+	acc->size = run->mmio.len;
+	acc->data = run->mmio.data;
+	return 0;
+}
+
+int
+kvmx86_access_done(struct fe_vcpu *v)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct nvmm_comm_page *comm = &v->comm;
+	struct kvm_regs exit_regs = cpu->exit_regs;
+	int error;
+
+	cpu->served = true;
+	/* The emulator holds GPRs: NVMM's assists update them, so do we. */
+	if (!(comm->state_cached & NVMM_X64_STATE_GPRS))
+		return 0;
+	if ((error = kvmx86_complete(cpu)) != 0)
+		return error;
+	run_merge_gprs(&exit_regs, &cpu->run->s.regs.regs, comm);
+	return 0;
+}

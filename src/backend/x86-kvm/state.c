@@ -1,0 +1,504 @@
+/*
+ * NVMM vCPU state <-> KVM, one pair of helpers per state class, and the
+ * RESET state. GPRs, segments, control registers and events travel in the
+ * kvm_run page (KVM_CAP_SYNC_REGS): reading them costs nothing, writing them
+ * marks them dirty for the next KVM_RUN. The rest (XCR0, debug registers,
+ * MSRs, FPU) needs one ioctl per class. Sanitising happens here only.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "kvmx86.h"
+
+#define CR0_ET		(1ULL << 4)
+#define CR0_NE		(1ULL << 5)
+#define CR0_PG		(1ULL << 31)
+#define EFER_LME	(1ULL << 8)
+#define EFER_LMA	(1ULL << 10)
+
+/* CR4 bits NVMM lets a guest set (spec 2.11). */
+#define CR4_ALLOWED	(0x1ULL | 0x2ULL | 0x4ULL | 0x8ULL | 0x10ULL |	\
+	0x20ULL | 0x40ULL | 0x80ULL | 0x100ULL | 0x200ULL | 0x400ULL |	\
+	0x800ULL /* UMIP */ | 0x10000ULL /* FSGSBASE */ |		\
+	0x20000ULL /* PCIDE */ | 0x40000ULL /* OSXSAVE */ |		\
+	0x100000ULL /* SMEP */ | 0x200000ULL /* SMAP */)
+
+/* ---- RESET state (spec 3.8) --------------------------------------------------- */
+
+#define RESET_SEG(sel, b, t, sys) {					\
+	.selector = (sel), .base = (b), .limit = 0xFFFF,		\
+	.attrib = { .type = (t), .s = (sys), .p = 1 } }
+
+const struct nvmm_x64_state kvmx86_reset_state = {
+	.segs = {
+		[NVMM_X64_SEG_ES] = RESET_SEG(0, 0, 3, 1),
+		[NVMM_X64_SEG_CS] = RESET_SEG(0xF000, 0xFFFF0000, 3, 1),
+		[NVMM_X64_SEG_SS] = RESET_SEG(0, 0, 3, 1),
+		[NVMM_X64_SEG_DS] = RESET_SEG(0, 0, 3, 1),
+		[NVMM_X64_SEG_FS] = RESET_SEG(0, 0, 3, 1),
+		[NVMM_X64_SEG_GS] = RESET_SEG(0, 0, 3, 1),
+		[NVMM_X64_SEG_GDT] = RESET_SEG(0, 0, 2, 1),
+		[NVMM_X64_SEG_IDT] = RESET_SEG(0, 0, 2, 1),
+		[NVMM_X64_SEG_LDT] = RESET_SEG(0, 0, 2, 0),
+		[NVMM_X64_SEG_TR] = RESET_SEG(0, 0, 3, 0),
+	},
+	.gprs = {
+		[NVMM_X64_GPR_RDX] = 0x600,
+		[NVMM_X64_GPR_RIP] = 0xFFF0,
+		[NVMM_X64_GPR_RFLAGS] = 0x2,
+	},
+	.crs = {
+		[NVMM_X64_CR_CR0] = 0x60000010,
+		[NVMM_X64_CR_XCR0] = 0x1,
+	},
+	.drs = {
+		[NVMM_X64_DR_DR6] = 0xFFFF0FF0,
+		[NVMM_X64_DR_DR7] = 0x400,
+	},
+	.msrs = {
+		[NVMM_X64_MSR_PAT] = 0x0007040600070406ULL,
+	},
+	.fpu = {
+		.fx_cw = 0x0040,
+		.fx_tw = 0x55,
+		.fx_zero = 0x55,
+		.fx_mxcsr = 0x1F80,
+	},
+};
+
+/* ---- GPRS ------------------------------------------------------------------------ */
+
+/* Where each NVMM GPR lives in struct kvm_regs. */
+static const size_t gpr_offsets[NVMM_X64_NGPR] = {
+	[NVMM_X64_GPR_RAX] = offsetof(struct kvm_regs, rax),
+	[NVMM_X64_GPR_RCX] = offsetof(struct kvm_regs, rcx),
+	[NVMM_X64_GPR_RDX] = offsetof(struct kvm_regs, rdx),
+	[NVMM_X64_GPR_RBX] = offsetof(struct kvm_regs, rbx),
+	[NVMM_X64_GPR_RSP] = offsetof(struct kvm_regs, rsp),
+	[NVMM_X64_GPR_RBP] = offsetof(struct kvm_regs, rbp),
+	[NVMM_X64_GPR_RSI] = offsetof(struct kvm_regs, rsi),
+	[NVMM_X64_GPR_RDI] = offsetof(struct kvm_regs, rdi),
+	[NVMM_X64_GPR_R8] = offsetof(struct kvm_regs, r8),
+	[NVMM_X64_GPR_R9] = offsetof(struct kvm_regs, r9),
+	[NVMM_X64_GPR_R10] = offsetof(struct kvm_regs, r10),
+	[NVMM_X64_GPR_R11] = offsetof(struct kvm_regs, r11),
+	[NVMM_X64_GPR_R12] = offsetof(struct kvm_regs, r12),
+	[NVMM_X64_GPR_R13] = offsetof(struct kvm_regs, r13),
+	[NVMM_X64_GPR_R14] = offsetof(struct kvm_regs, r14),
+	[NVMM_X64_GPR_R15] = offsetof(struct kvm_regs, r15),
+	[NVMM_X64_GPR_RIP] = offsetof(struct kvm_regs, rip),
+	[NVMM_X64_GPR_RFLAGS] = offsetof(struct kvm_regs, rflags),
+};
+
+void
+kvmx86_gprs_from_kvm(const struct kvm_regs *r, uint64_t *gprs)
+{
+	for (size_t i = 0; i < NVMM_X64_NGPR; i++)
+		memcpy(&gprs[i], (const char *)r + gpr_offsets[i], 8);
+}
+
+static void
+gprs_to_kvm(const uint64_t *gprs, struct kvm_regs *r)
+{
+	for (size_t i = 0; i < NVMM_X64_NGPR; i++)
+		memcpy((char *)r + gpr_offsets[i], &gprs[i], 8);
+}
+
+/* ---- SEGS ------------------------------------------------------------------------ */
+
+/* Where each NVMM segment lives in struct kvm_sregs (GDT/IDT apart). */
+static const size_t seg_offsets[NVMM_X64_NSEG] = {
+	[NVMM_X64_SEG_ES] = offsetof(struct kvm_sregs, es),
+	[NVMM_X64_SEG_CS] = offsetof(struct kvm_sregs, cs),
+	[NVMM_X64_SEG_SS] = offsetof(struct kvm_sregs, ss),
+	[NVMM_X64_SEG_DS] = offsetof(struct kvm_sregs, ds),
+	[NVMM_X64_SEG_FS] = offsetof(struct kvm_sregs, fs),
+	[NVMM_X64_SEG_GS] = offsetof(struct kvm_sregs, gs),
+	[NVMM_X64_SEG_GDT] = offsetof(struct kvm_sregs, gdt),
+	[NVMM_X64_SEG_IDT] = offsetof(struct kvm_sregs, idt),
+	[NVMM_X64_SEG_LDT] = offsetof(struct kvm_sregs, ldt),
+	[NVMM_X64_SEG_TR] = offsetof(struct kvm_sregs, tr),
+};
+
+static bool
+seg_is_table(size_t i)
+{
+	return i == NVMM_X64_SEG_GDT || i == NVMM_X64_SEG_IDT;
+}
+
+/* NVMM's packed attribute word <-> kvm_segment's byte fields. */
+static void
+seg_from_kvm(const struct kvm_segment *k, struct nvmm_x64_state_seg *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->selector = k->selector;
+	s->limit = k->limit;
+	s->base = k->base;
+	s->attrib.type = k->type & 0xF;
+	s->attrib.s = k->s & 1;
+	s->attrib.dpl = k->dpl & 3;
+	s->attrib.p = (k->present && !k->unusable);
+	s->attrib.avl = k->avl & 1;
+	s->attrib.l = k->l & 1;
+	s->attrib.def = k->db & 1;
+	s->attrib.g = k->g & 1;
+}
+
+static void
+seg_to_kvm(const struct nvmm_x64_state_seg *s, struct kvm_segment *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->selector = s->selector;
+	k->limit = s->limit;
+	k->base = s->base;
+	k->type = s->attrib.type;
+	k->s = s->attrib.s;
+	k->dpl = s->attrib.dpl;
+	k->present = s->attrib.p;
+	k->avl = s->attrib.avl;
+	k->l = s->attrib.l;
+	k->db = s->attrib.def;
+	k->g = s->attrib.g;
+	k->unusable = !s->attrib.p;	/* NVMM: p = 0 means unusable */
+}
+
+static void
+segs_from_kvm(const struct kvm_sregs *sr, struct nvmm_x64_state_seg *segs)
+{
+	for (size_t i = 0; i < NVMM_X64_NSEG; i++) {
+		const char *p = (const char *)sr + seg_offsets[i];
+
+		if (seg_is_table(i)) {
+			const struct kvm_dtable *t = (const void *)p;
+
+			/* Tables have a base and a limit only. */
+			memset(&segs[i], 0, sizeof(segs[i]));
+			segs[i].base = t->base;
+			segs[i].limit = t->limit;
+		} else {
+			seg_from_kvm((const void *)p, &segs[i]);
+		}
+	}
+}
+
+static void
+segs_to_kvm(const struct nvmm_x64_state_seg *segs, struct kvm_sregs *sr)
+{
+	for (size_t i = 0; i < NVMM_X64_NSEG; i++) {
+		char *p = (char *)sr + seg_offsets[i];
+
+		if (seg_is_table(i)) {
+			struct kvm_dtable *t = (void *)p;
+
+			t->base = segs[i].base;
+			t->limit = (uint16_t)segs[i].limit;
+		} else {
+			seg_to_kvm(&segs[i], (void *)p);
+		}
+	}
+}
+
+/* ---- CRS --------------------------------------------------------------------------- */
+
+static int
+xcr0_get(struct kvmx86_vcpu *cpu, uint64_t *xcr0)
+{
+	struct kvm_xcrs xcrs;
+
+	memset(&xcrs, 0, sizeof(xcrs));
+	if (ioctl(cpu->fd, KVM_GET_XCRS, &xcrs) != 0)
+		return errno;
+	*xcr0 = 1;
+	for (uint32_t i = 0; i < xcrs.nr_xcrs; i++) {
+		if (xcrs.xcrs[i].xcr == 0)
+			*xcr0 = xcrs.xcrs[i].value;
+	}
+	return 0;
+}
+
+static int
+xcr0_set(struct kvmx86_vcpu *cpu, uint64_t xcr0)
+{
+	struct kvm_xcrs xcrs;
+
+	memset(&xcrs, 0, sizeof(xcrs));
+	xcrs.nr_xcrs = 1;
+	/* x87 is mandatory; the guest may only have what NVMM exposes. */
+	xcrs.xcrs[0].value = (xcr0 & kvmx86_host.xcr0_mask) | 1;
+	return ioctl(cpu->fd, KVM_SET_XCRS, &xcrs) == 0 ? 0 : errno;
+}
+
+static int
+crs_from_kvm(struct kvmx86_vcpu *cpu, uint64_t *crs)
+{
+	const struct kvm_sregs *sr = &cpu->run->s.regs.sregs;
+
+	crs[NVMM_X64_CR_CR0] = sr->cr0;
+	crs[NVMM_X64_CR_CR2] = sr->cr2;
+	crs[NVMM_X64_CR_CR3] = sr->cr3;
+	crs[NVMM_X64_CR_CR4] = sr->cr4;
+	crs[NVMM_X64_CR_CR8] = sr->cr8;
+	return xcr0_get(cpu, &crs[NVMM_X64_CR_XCR0]);
+}
+
+static int
+crs_to_kvm(struct kvmx86_vcpu *cpu, const uint64_t *crs)
+{
+	struct kvm_sregs *sr = &cpu->run->s.regs.sregs;
+
+	/* As NVMM: ET and NE are always on in the hardware register. */
+	sr->cr0 = crs[NVMM_X64_CR_CR0] | CR0_ET | CR0_NE;
+	sr->cr2 = crs[NVMM_X64_CR_CR2];
+	sr->cr3 = crs[NVMM_X64_CR_CR3];
+	sr->cr4 = crs[NVMM_X64_CR_CR4] & CR4_ALLOWED;
+	sr->cr8 = crs[NVMM_X64_CR_CR8] & 0xF;
+	/* Without an in-kernel APIC, KVM_RUN reloads CR8 from here. */
+	cpu->run->cr8 = sr->cr8;
+	return xcr0_set(cpu, crs[NVMM_X64_CR_XCR0]);
+}
+
+/* ---- DRS --------------------------------------------------------------------------- */
+
+static int
+drs_from_kvm(struct kvmx86_vcpu *cpu, uint64_t *drs)
+{
+	struct kvm_debugregs d;
+
+	if (ioctl(cpu->fd, KVM_GET_DEBUGREGS, &d) != 0)
+		return errno;
+	drs[NVMM_X64_DR_DR0] = d.db[0];
+	drs[NVMM_X64_DR_DR1] = d.db[1];
+	drs[NVMM_X64_DR_DR2] = d.db[2];
+	drs[NVMM_X64_DR_DR3] = d.db[3];
+	drs[NVMM_X64_DR_DR6] = d.dr6;
+	drs[NVMM_X64_DR_DR7] = d.dr7;
+	return 0;
+}
+
+static int
+drs_to_kvm(struct kvmx86_vcpu *cpu, const uint64_t *drs)
+{
+	struct kvm_debugregs d;
+
+	memset(&d, 0, sizeof(d));
+	d.db[0] = drs[NVMM_X64_DR_DR0];
+	d.db[1] = drs[NVMM_X64_DR_DR1];
+	d.db[2] = drs[NVMM_X64_DR_DR2];
+	d.db[3] = drs[NVMM_X64_DR_DR3];
+	/* The architectural registers are 32 bits wide. */
+	d.dr6 = drs[NVMM_X64_DR_DR6] & 0xFFFFFFFFULL;
+	d.dr7 = drs[NVMM_X64_DR_DR7] & 0xFFFFFFFFULL;
+	return ioctl(cpu->fd, KVM_SET_DEBUGREGS, &d) == 0 ? 0 : errno;
+}
+
+/* ---- MSRS -------------------------------------------------------------------------- */
+
+/* The MSRs behind msrs[] that KVM_GET/SET_MSRS carry (EFER is in sregs). */
+static const uint32_t msr_numbers[NVMM_X64_NMSR] = {
+	[NVMM_X64_MSR_STAR] = 0xC0000081,
+	[NVMM_X64_MSR_LSTAR] = 0xC0000082,
+	[NVMM_X64_MSR_CSTAR] = 0xC0000083,
+	[NVMM_X64_MSR_SFMASK] = 0xC0000084,
+	[NVMM_X64_MSR_KERNELGSBASE] = 0xC0000102,
+	[NVMM_X64_MSR_SYSENTER_CS] = 0x174,
+	[NVMM_X64_MSR_SYSENTER_ESP] = 0x175,
+	[NVMM_X64_MSR_SYSENTER_EIP] = 0x176,
+	[NVMM_X64_MSR_PAT] = 0x277,
+	[NVMM_X64_MSR_TSC] = 0x10,
+};
+
+struct msr_list {
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry e[NVMM_X64_NMSR];
+};
+
+static int
+msrs_from_kvm(struct kvmx86_vcpu *cpu, uint64_t *msrs)
+{
+	struct msr_list l;
+	uint32_t n = 0;
+	int got;
+
+	memset(&l, 0, sizeof(l));
+	for (size_t i = 1; i < NVMM_X64_NMSR; i++)
+		l.e[n++].index = msr_numbers[i];
+	l.hdr.nmsrs = n;
+	got = ioctl(cpu->fd, KVM_GET_MSRS, &l);
+	if (got != (int)n)
+		return got < 0 ? errno : EIO;
+	for (size_t i = 1; i < NVMM_X64_NMSR; i++)
+		msrs[i] = l.e[i - 1].data;
+	msrs[NVMM_X64_MSR_EFER] = cpu->run->s.regs.sregs.efer;
+	cpu->tsc_seen = msrs[NVMM_X64_MSR_TSC];
+	return 0;
+}
+
+static int
+msrs_to_kvm(struct kvmx86_vcpu *cpu, const uint64_t *msrs)
+{
+	uint64_t tsc = msrs[NVMM_X64_MSR_TSC];
+	struct msr_list l;
+	uint32_t n = 0;
+	int set;
+
+	memset(&l, 0, sizeof(l));
+	for (size_t i = 1; i < NVMM_X64_NMSR; i++) {
+		/* As NVMM: 0 or the value getstate gave leave the TSC alone. */
+		if (i == NVMM_X64_MSR_TSC && (tsc == 0 || tsc == cpu->tsc_seen))
+			continue;
+		l.e[n].index = msr_numbers[i];
+		l.e[n++].data = msrs[i];
+	}
+	l.hdr.nmsrs = n;
+	set = ioctl(cpu->fd, KVM_SET_MSRS, &l);
+	if (set != (int)n)
+		return set < 0 ? errno : EINVAL;
+	cpu->run->s.regs.sregs.efer = msrs[NVMM_X64_MSR_EFER];
+	return 0;
+}
+
+/* ---- INTR -------------------------------------------------------------------------- */
+
+static void
+intr_from_kvm(const struct kvmx86_vcpu *cpu, struct nvmm_x64_state_intr *intr)
+{
+	const struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
+
+	memset(intr, 0, sizeof(*intr));
+	intr->int_shadow = ev->interrupt.shadow != 0;
+	intr->int_window_exiting = cpu->int_window;
+	intr->nmi_window_exiting = cpu->nmi_window;
+	intr->evt_pending = ev->exception.injected || ev->exception.pending ||
+	    ev->interrupt.injected || ev->nmi.injected || ev->nmi.pending;
+}
+
+static void
+intr_to_kvm(struct kvmx86_vcpu *cpu, const struct nvmm_x64_state_intr *intr)
+{
+	struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
+
+	ev->interrupt.shadow = intr->int_shadow ? KVM_X86_SHADOW_INT_MOV_SS : 0;
+	ev->flags |= KVM_VCPUEVENT_VALID_SHADOW;
+	cpu->int_window = intr->int_window_exiting;
+	cpu->nmi_window = intr->nmi_window_exiting;
+	/* evt_pending is read-only. */
+}
+
+/* ---- FPU: the legacy region of the XSAVE image is NVMM's FXSAVE area ---- */
+
+#define XSAVE_HDR_OFFSET	512
+
+static int
+fpu_from_kvm(struct kvmx86_vcpu *cpu, struct nvmm_x64_state_fpu *fpu)
+{
+	struct kvm_xsave xs;
+
+	if (ioctl(cpu->fd, KVM_GET_XSAVE, &xs) != 0)
+		return errno;
+	memcpy(fpu, xs.region, sizeof(*fpu));
+	return 0;
+}
+
+static int
+fpu_to_kvm(struct kvmx86_vcpu *cpu, const struct nvmm_x64_state_fpu *fpu)
+{
+	struct nvmm_x64_state_fpu *legacy;
+	struct kvm_xsave xs;
+	uint64_t xstate_bv = 0x3;	/* x87 and SSE come from the image */
+
+	memset(&xs, 0, sizeof(xs));
+	legacy = (void *)xs.region;
+	memcpy(legacy, fpu, sizeof(*fpu));
+	/* As NVMM: an MXCSR the host cannot load is masked, not refused. */
+	legacy->fx_mxcsr_mask &= kvmx86_host.mxcsr_mask;
+	legacy->fx_mxcsr &= kvmx86_host.mxcsr_mask;
+	memcpy((char *)xs.region + XSAVE_HDR_OFFSET, &xstate_bv,
+	    sizeof(xstate_bv));
+	return ioctl(cpu->fd, KVM_SET_XSAVE, &xs) == 0 ? 0 : errno;
+}
+
+/* ---- Whole state -------------------------------------------------------------------- */
+
+int
+kvmx86_state_get(struct kvmx86_vcpu *cpu, uint64_t flags,
+    struct nvmm_x64_state *state)
+{
+	const struct kvm_sync_regs *s = &cpu->run->s.regs;
+	int error = 0;
+
+	if (flags & NVMM_X64_STATE_GPRS)
+		kvmx86_gprs_from_kvm(&s->regs, state->gprs);
+	if (flags & NVMM_X64_STATE_SEGS)
+		segs_from_kvm(&s->sregs, state->segs);
+	if (flags & NVMM_X64_STATE_INTR)
+		intr_from_kvm(cpu, &state->intr);
+	if (!error && (flags & NVMM_X64_STATE_CRS))
+		error = crs_from_kvm(cpu, state->crs);
+	if (!error && (flags & NVMM_X64_STATE_DRS))
+		error = drs_from_kvm(cpu, state->drs);
+	if (!error && (flags & NVMM_X64_STATE_MSRS))
+		error = msrs_from_kvm(cpu, state->msrs);
+	if (!error && (flags & NVMM_X64_STATE_FPU))
+		error = fpu_from_kvm(cpu, &state->fpu);
+	return error;
+}
+
+/* Hardware computes EFER.LMA; a state saying otherwise cannot be entered. */
+static void
+efer_fix_lma(struct kvm_sregs *sr)
+{
+	if ((sr->efer & EFER_LME) && (sr->cr0 & CR0_PG))
+		sr->efer |= EFER_LMA;
+	else
+		sr->efer &= ~EFER_LMA;
+}
+
+int
+kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
+    const struct nvmm_x64_state *state)
+{
+	struct kvm_run *run = cpu->run;
+	int error = 0;
+
+	if (flags & NVMM_X64_STATE_GPRS) {
+		gprs_to_kvm(state->gprs, &run->s.regs.regs);
+		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	}
+	if (flags & NVMM_X64_STATE_SEGS)
+		segs_to_kvm(state->segs, &run->s.regs.sregs);
+	if (flags & NVMM_X64_STATE_INTR) {
+		intr_to_kvm(cpu, &state->intr);
+		run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
+	}
+	if (!error && (flags & NVMM_X64_STATE_CRS))
+		error = crs_to_kvm(cpu, state->crs);
+	if (!error && (flags & NVMM_X64_STATE_DRS))
+		error = drs_to_kvm(cpu, state->drs);
+	if (!error && (flags & NVMM_X64_STATE_MSRS))
+		error = msrs_to_kvm(cpu, state->msrs);
+	if (!error && (flags & NVMM_X64_STATE_FPU))
+		error = fpu_to_kvm(cpu, &state->fpu);
+	if (flags & (NVMM_X64_STATE_SEGS | NVMM_X64_STATE_CRS |
+	    NVMM_X64_STATE_MSRS)) {
+		efer_fix_lma(&run->s.regs.sregs);
+		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+	}
+	return error;
+}
+
+/* Fill the kvm_run sync area once, so that it always holds the state. */
+int
+kvmx86_sync_init(struct kvmx86_vcpu *cpu)
+{
+	struct kvm_sync_regs *s = &cpu->run->s.regs;
+
+	cpu->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
+	    KVM_SYNC_X86_EVENTS;
+	if (ioctl(cpu->fd, KVM_GET_REGS, &s->regs) != 0 ||
+	    ioctl(cpu->fd, KVM_GET_SREGS, &s->sregs) != 0 ||
+	    ioctl(cpu->fd, KVM_GET_VCPU_EVENTS, &s->events) != 0)
+		return errno;
+	return 0;
+}

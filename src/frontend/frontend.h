@@ -1,0 +1,68 @@
+/*
+ * What libnvmm calls in the MI frontend. Every function validates the
+ * handles it is given (NULL, id range, ownership, staleness) and returns 0
+ * or an errno value; libnvmm turns that into -1 + errno.
+ */
+#ifndef NVMM_FRONTEND_H
+#define NVMM_FRONTEND_H
+
+#include "nvmm_impl.h"
+
+/* ---- Process-wide ----------------------------------------------------------- */
+
+int fe_init(bool root);
+int fe_capability(struct nvmm_capability *);
+int fe_ctl_mach_info(struct nvmm_ctl_mach_info *);
+
+/* ---- Machines ------------------------------------------------------------------ */
+
+int fe_machine_create(struct nvmm_machine *);
+int fe_machine_destroy(const struct nvmm_machine *);
+int fe_machine_configure(const struct nvmm_machine *, uint64_t, void *);
+
+/* ---- vCPUs --------------------------------------------------------------------- */
+
+int fe_vcpu_create(const struct nvmm_machine *, nvmm_cpuid_t,
+    struct nvmm_vcpu *);
+int fe_vcpu_destroy(const struct nvmm_machine *, const struct nvmm_vcpu *);
+int fe_vcpu_configure(const struct nvmm_machine *, const struct nvmm_vcpu *,
+    uint64_t, void *);
+
+/*
+ * The vCPU's comm page, after validating the handles. Only the owning
+ * thread may use it, as NVMM's documented rule says.
+ */
+int fe_vcpu_comm(const struct nvmm_machine *, const struct nvmm_vcpu *,
+    struct nvmm_comm_page **);
+/* Fetch the classes in 'wanted' into the comm page (they become cached). */
+int fe_vcpu_getstate(const struct nvmm_machine *, const struct nvmm_vcpu *,
+    uint64_t wanted);
+int fe_vcpu_run(const struct nvmm_machine *, const struct nvmm_vcpu *);
+/* Async-signal-safe: no lock, no allocation. */
+int fe_vcpu_stop(const struct nvmm_vcpu *);
+
+/*
+ * The access behind the last IO / MEMORY exit (EINVAL if there is none),
+ * and the end of its service. The data buffer stays valid until the next
+ * run; the caller serves it through the vCPU's callbacks without any lock.
+ */
+int fe_vcpu_io_access(const struct nvmm_machine *, const struct nvmm_vcpu *,
+    struct fe_io_access *);
+int fe_vcpu_mem_access(const struct nvmm_machine *, const struct nvmm_vcpu *,
+    struct fe_mem_access *);
+int fe_vcpu_access_done(const struct nvmm_machine *,
+    const struct nvmm_vcpu *);
+
+/* ---- Memory ---------------------------------------------------------------------- */
+
+int fe_hva_map(const struct nvmm_machine *, uintptr_t, size_t);
+int fe_hva_unmap(const struct nvmm_machine *, uintptr_t, size_t);
+int fe_gpa_map(const struct nvmm_machine *, uintptr_t, gpaddr_t, size_t, int);
+int fe_gpa_unmap(const struct nvmm_machine *, uintptr_t, gpaddr_t, size_t);
+int fe_gpa_to_hva(const struct nvmm_machine *, gpaddr_t, uintptr_t *,
+    nvmm_prot_t *);
+
+/* Lookup for the page walker and the backend: the area holding gpa, or NULL. */
+const struct fe_area *fe_area_find(const struct fe_machine *, gpaddr_t);
+
+#endif /* NVMM_FRONTEND_H */

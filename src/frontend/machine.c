@@ -1,0 +1,579 @@
+/*
+ * MI frontend: the process's machine table, machine and vCPU lifetimes,
+ * handle validation and ownership, configuration and the run entry.
+ *
+ * Locking: fe_lock guards the table and every machine's vCPU array and the
+ * users counts. A handle lookup takes a use reference (get); destroy removes
+ * the object from the table, kicks its vCPUs, and waits until the last user
+ * put it back before freeing. Each vCPU's lock serialises run, getstate and
+ * the assists, as NVMM's per-vCPU lock does.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frontend.h"
+#include "machine.h"
+
+const struct nvmm_impl *fe_impl;
+static bool fe_root;
+
+static pthread_mutex_t fe_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fe_released = PTHREAD_COND_INITIALIZER;
+static struct fe_machine *fe_machines[NVMM_MAX_MACHINES];
+
+/* The backends, in probe order. */
+static const struct nvmm_impl *const fe_backends[] = {
+	&nvmm_x86_svm,
+	&nvmm_x86_vmx,
+};
+
+/* ---- Process-wide ------------------------------------------------------------ */
+
+int
+fe_init(bool root)
+{
+	int error = ENXIO;
+
+	if (fe_impl != NULL)
+		return 0;
+	if (root && geteuid() != 0)
+		return EACCES;
+	for (size_t i = 0; i < sizeof(fe_backends) / sizeof(fe_backends[0]);
+	    i++) {
+		error = fe_backends[i]->ident();
+		if (error == 0) {
+			fe_root = root;
+			fe_impl = fe_backends[i];
+			return 0;
+		}
+	}
+	return error;
+}
+
+int
+fe_capability(struct nvmm_capability *cap)
+{
+	if (fe_impl == NULL)
+		return EBADF;
+	if (cap == NULL)
+		return EFAULT;
+	memset(cap, 0, sizeof(*cap));
+	cap->version = NVMM_KERN_VERSION;
+	cap->state_size = sizeof(struct nvmm_x64_state);
+	cap->comm_size = (uint32_t)sysconf(_SC_PAGESIZE);
+	cap->max_machines = NVMM_MAX_MACHINES;
+	cap->max_vcpus = NVMM_MAX_VCPUS;
+	cap->max_ram = NVMM_MAX_RAM;
+	fe_impl->capability(cap);
+	return 0;
+}
+
+/* ---- Lookups ---------------------------------------------------------------------- */
+
+/* Why a machine id is not ours: someone else's (EPERM) or nobody's. */
+static int
+fe_not_ours(nvmm_machid_t machid)
+{
+	struct reg_info info;
+
+	return reg_lookup(machid, &info) == 0 ? EPERM : ENOENT;
+}
+
+int
+fe_machine_get(const struct nvmm_machine *mach, struct fe_machine **mp)
+{
+	struct fe_machine *m;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	if (mach == NULL || mach->machid >= NVMM_MAX_MACHINES)
+		return EINVAL;
+	pthread_mutex_lock(&fe_lock);
+	m = fe_machines[mach->machid];
+	/* areas identifies this creation: stale handles do not match. */
+	if (m == NULL || mach->areas != m) {
+		pthread_mutex_unlock(&fe_lock);
+		return m == NULL ? fe_not_ours(mach->machid) : ENOENT;
+	}
+	m->users++;
+	pthread_mutex_unlock(&fe_lock);
+	*mp = m;
+	return 0;
+}
+
+static void
+fe_unuse(unsigned int *users)
+{
+	pthread_mutex_lock(&fe_lock);
+	if (--*users == 0)
+		pthread_cond_broadcast(&fe_released);
+	pthread_mutex_unlock(&fe_lock);
+}
+
+void
+fe_machine_put(struct fe_machine *m)
+{
+	fe_unuse(&m->users);
+}
+
+int
+fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    bool lock, struct fe_machine **mp, struct fe_vcpu **vp)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if (vcpu == NULL)
+		return EINVAL;
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	if (vcpu->cpuid >= NVMM_MAX_VCPUS) {
+		fe_machine_put(m);
+		return EINVAL;
+	}
+	pthread_mutex_lock(&fe_lock);
+	v = m->vcpus[vcpu->cpuid];
+	if (v == NULL || vcpu->state != &v->comm.state) {
+		pthread_mutex_unlock(&fe_lock);
+		fe_machine_put(m);
+		return ENOENT;
+	}
+	v->users++;
+	pthread_mutex_unlock(&fe_lock);
+	if (lock)
+		pthread_mutex_lock(&v->lock);
+	*mp = m;
+	*vp = v;
+	return 0;
+}
+
+void
+fe_vcpu_put(struct fe_machine *m, struct fe_vcpu *v, bool locked)
+{
+	if (locked)
+		pthread_mutex_unlock(&v->lock);
+	fe_unuse(&v->users);
+	fe_machine_put(m);
+}
+
+/* Wait, with fe_lock held, until nobody uses an unlinked object. */
+static void
+fe_wait_unused(const unsigned int *users)
+{
+	while (*users != 0)
+		pthread_cond_wait(&fe_released, &fe_lock);
+}
+
+/* Make a vCPU's current or next run return soon (STOPPED). */
+static void
+fe_vcpu_kick(struct fe_vcpu *v)
+{
+	v->comm.stop = 1;
+	fe_impl->vcpu_kick(v);
+}
+
+/* ---- Machines ------------------------------------------------------------------------ */
+
+static void
+fe_machine_free(struct fe_machine *m)
+{
+	free(m->areas);
+	free(m);
+}
+
+int
+fe_machine_create(struct nvmm_machine *mach)
+{
+	struct fe_machine *m;
+	int error;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	if (mach == NULL)
+		return EINVAL;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return ENOMEM;
+	pthread_mutex_init(&m->maps_lock, NULL);
+	if ((error = reg_acquire(&m->reg, NVMM_MAX_MACHINES)) != 0) {
+		fe_machine_free(m);
+		return error;
+	}
+	m->machid = m->reg.machid;
+	m->reg.info.pid = getpid();
+	m->reg.info.time = time(NULL);
+	if ((error = reg_update(&m->reg)) != 0 ||
+	    (error = fe_impl->machine_create(m)) != 0) {
+		reg_release(&m->reg);
+		fe_machine_free(m);
+		return error;
+	}
+
+	pthread_mutex_lock(&fe_lock);
+	fe_machines[m->machid] = m;
+	pthread_mutex_unlock(&fe_lock);
+
+	memset(mach, 0, sizeof(*mach));
+	mach->machid = m->machid;
+	mach->pages = m->pages;
+	mach->areas = m;
+	return 0;
+}
+
+static void fe_vcpu_free(struct fe_machine *, struct fe_vcpu *);
+
+int
+fe_machine_destroy(const struct nvmm_machine *mach)
+{
+	struct fe_machine *m;
+	int error;
+
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	pthread_mutex_lock(&fe_lock);
+	fe_machines[m->machid] = NULL;
+	m->users--;
+	for (size_t i = 0; i < NVMM_MAX_VCPUS; i++) {
+		if (m->vcpus[i] != NULL)
+			fe_vcpu_kick(m->vcpus[i]);
+	}
+	fe_wait_unused(&m->users);
+	pthread_mutex_unlock(&fe_lock);
+
+	for (size_t i = 0; i < NVMM_MAX_VCPUS; i++) {
+		if (m->vcpus[i] != NULL)
+			fe_vcpu_free(m, m->vcpus[i]);
+	}
+	fe_impl->machine_destroy(m);
+	reg_release(&m->reg);
+	fe_machine_free(m);
+	return 0;
+}
+
+int
+fe_machine_configure(const struct nvmm_machine *mach, uint64_t op, void *conf)
+{
+	struct fe_machine *m;
+	uint64_t md = NVMM_MACH_CONF_MD(op);
+	int error;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	/* As NVMM: the op range is checked before the machine. */
+	if (op < NVMM_MACH_CONF_MD_BEGIN || md >= fe_impl->mach_conf_max)
+		return EINVAL;
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	error = conf == NULL ? EFAULT : fe_impl->machine_configure(m, md, conf);
+	fe_machine_put(m);
+	return error;
+}
+
+/* ---- vCPUs ------------------------------------------------------------------------------ */
+
+static int
+fe_vcpu_alloc(nvmm_cpuid_t cpuid, struct fe_vcpu **vp)
+{
+	pthread_mutexattr_t attr;
+	struct fe_vcpu *v;
+
+	/* Page aligned and zeroed: the comm page starts it. */
+	v = mmap(NULL, sizeof(*v), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (v == MAP_FAILED)
+		return ENOMEM;
+	if ((v->exit = calloc(1, sizeof(*v->exit))) == NULL) {
+		munmap(v, sizeof(*v));
+		return ENOMEM;
+	}
+	/* Callbacks of an assist may call back into libnvmm. */
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&v->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	v->cpuid = cpuid;
+	v->magic = FE_VCPU_MAGIC;
+	*vp = v;
+	return 0;
+}
+
+static void
+fe_vcpu_release(struct fe_vcpu *v)
+{
+	v->magic = 0;
+	pthread_mutex_destroy(&v->lock);
+	free(v->exit);
+	munmap(v, sizeof(*v));
+}
+
+/* Publish the vCPU count in the registry; a failure there only goes stale. */
+static void
+fe_reg_vcpus(struct fe_machine *m)
+{
+	pthread_mutex_lock(&m->maps_lock);
+	m->reg.info.nvcpus = m->nvcpus;
+	(void)reg_update(&m->reg);
+	pthread_mutex_unlock(&m->maps_lock);
+}
+
+int
+fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
+    struct nvmm_vcpu *vcpu)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if (vcpu == NULL)
+		return EINVAL;
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	if (cpuid >= NVMM_MAX_VCPUS) {
+		error = EINVAL;
+		goto out;
+	}
+	if ((error = fe_vcpu_alloc(cpuid, &v)) != 0)
+		goto out;
+
+	/* Reserve the id first, so that concurrent creations see EBUSY. */
+	pthread_mutex_lock(&fe_lock);
+	if (m->vcpus[cpuid] != NULL) {
+		pthread_mutex_unlock(&fe_lock);
+		fe_vcpu_release(v);
+		error = EBUSY;
+		goto out;
+	}
+	m->vcpus[cpuid] = v;
+	v->users++;	/* not usable until the backend made it */
+	pthread_mutex_unlock(&fe_lock);
+
+	error = fe_impl->vcpu_create(m, v);
+
+	pthread_mutex_lock(&fe_lock);
+	v->users--;
+	if (error != 0) {
+		m->vcpus[cpuid] = NULL;
+	} else {
+		m->pages[cpuid] = &v->comm;
+		m->nvcpus++;
+	}
+	pthread_mutex_unlock(&fe_lock);
+	if (error != 0) {
+		fe_vcpu_release(v);
+		goto out;
+	}
+	fe_reg_vcpus(m);
+
+	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->cpuid = cpuid;
+	vcpu->state = &v->comm.state;
+	vcpu->event = &v->comm.event;
+	vcpu->exit = v->exit;
+	vcpu->stop = &v->comm.stop;
+out:
+	fe_machine_put(m);
+	return error;
+}
+
+/* Tear down a vCPU nobody uses any more. */
+static void
+fe_vcpu_free(struct fe_machine *m, struct fe_vcpu *v)
+{
+	fe_impl->vcpu_destroy(m, v);
+	fe_vcpu_release(v);
+}
+
+int
+fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+		return error;
+	pthread_mutex_lock(&fe_lock);
+	m->vcpus[v->cpuid] = NULL;
+	m->pages[v->cpuid] = NULL;
+	m->nvcpus--;
+	v->users--;
+	fe_vcpu_kick(v);
+	fe_wait_unused(&v->users);
+	pthread_mutex_unlock(&fe_lock);
+
+	fe_vcpu_free(m, v);
+	fe_reg_vcpus(m);
+	fe_machine_put(m);
+	return 0;
+}
+
+int
+fe_vcpu_configure(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    uint64_t op, void *conf)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	uint64_t md = NVMM_VCPU_CONF_MD(op);
+	int error;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	/* As NVMM: the op range is checked before the machine and vCPU. */
+	if (op < NVMM_VCPU_CONF_MD_BEGIN || md >= fe_impl->vcpu_conf_max)
+		return EINVAL;
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = conf == NULL ? EFAULT : fe_impl->vcpu_configure(v, md, conf);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+/* ---- State, run, stop ------------------------------------------------------------------- */
+
+int
+fe_vcpu_comm(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    struct nvmm_comm_page **commp)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+		return error;
+	*commp = &v->comm;
+	fe_vcpu_put(m, v, false);
+	return 0;
+}
+
+int
+fe_vcpu_getstate(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    uint64_t wanted)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	v->comm.state_wanted = wanted & ~v->comm.state_cached;
+	if (v->comm.state_wanted != 0)
+		error = fe_impl->vcpu_getstate(v);
+	v->comm.state_wanted = 0;
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_run(m, v, v->exit);
+	/* As NetBSD: a stop request lasts until the run returns. */
+	v->comm.stop = 0;
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
+{
+	struct fe_vcpu *v;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	if (vcpu == NULL || vcpu->stop == NULL)
+		return EINVAL;
+	/* No lookup: this runs in signal handlers. The comm page leads. */
+	v = (struct fe_vcpu *)(uintptr_t)((const char *)vcpu->stop -
+	    offsetof(struct fe_vcpu, comm.stop));
+	if (v->magic != FE_VCPU_MAGIC)
+		return EINVAL;
+	fe_vcpu_kick(v);
+	return 0;
+}
+
+/* ---- Assists ------------------------------------------------------------------------------ */
+
+int
+fe_vcpu_io_access(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    struct fe_io_access *acc)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_io_access(v, acc);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_mem_access(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, struct fe_mem_access *acc)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_mem_access(v, acc);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_access_done(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_access_done(v);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+/* ---- Control ------------------------------------------------------------------------------- */
+
+int
+fe_ctl_mach_info(struct nvmm_ctl_mach_info *info)
+{
+	struct reg_info ri;
+	struct fe_machine *m;
+	int error;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	if (info->machid >= NVMM_MAX_MACHINES)
+		return EINVAL;
+	if ((error = reg_lookup(info->machid, &ri)) != 0)
+		return error;
+	if (!fe_root) {
+		/* Only our own machines, as a non-root NVMM owner. */
+		pthread_mutex_lock(&fe_lock);
+		m = fe_machines[info->machid];
+		pthread_mutex_unlock(&fe_lock);
+		if (m == NULL)
+			return EPERM;
+	}
+	info->nvcpus = ri.nvcpus;
+	info->nram = ri.nram;
+	info->pid = ri.pid;
+	info->time = ri.time;
+	return 0;
+}

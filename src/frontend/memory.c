@@ -1,0 +1,321 @@
+/*
+ * MI frontend: host mappings (nvmm_hva_map) and guest-physical areas
+ * (nvmm_gpa_map), their validation, and gpa -> hva lookups.
+ *
+ * Areas are kept sorted by guest address and never overlap; each is one
+ * backend slot. All of it is guarded by the machine's maps_lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "frontend.h"
+#include "machine.h"
+
+#define FE_PAGE_MASK	((uintptr_t)sysconf(_SC_PAGESIZE) - 1)
+
+static bool
+fe_page_aligned(uint64_t v)
+{
+	return (v & FE_PAGE_MASK) == 0;
+}
+
+/* ---- Host mappings ---------------------------------------------------------- */
+
+static int
+fe_hva_check(uintptr_t hva, size_t size)
+{
+	if (hva == 0 || size == 0 || !fe_page_aligned(hva) ||
+	    !fe_page_aligned(size) || hva + size < hva)
+		return EINVAL;
+	return 0;
+}
+
+/* The host mapping holding all of [hva, hva+size), or NULL. */
+static const struct fe_hmapping *
+fe_hmapping_find(const struct fe_machine *m, uintptr_t hva, size_t size)
+{
+	for (unsigned int i = 0; i < m->nhmaps; i++) {
+		const struct fe_hmapping *h = &m->hmaps[i];
+
+		if (hva >= h->hva && hva + size <= h->hva + h->size)
+			return h;
+	}
+	return NULL;
+}
+
+static bool
+fe_hmapping_overlaps(const struct fe_machine *m, uintptr_t hva, size_t size)
+{
+	for (unsigned int i = 0; i < m->nhmaps; i++) {
+		const struct fe_hmapping *h = &m->hmaps[i];
+
+		if (hva < h->hva + h->size && h->hva < hva + size)
+			return true;
+	}
+	return false;
+}
+
+/* Publish the host-mapped size in the registry (best effort). */
+static void
+fe_reg_ram(struct fe_machine *m, int64_t delta)
+{
+	m->reg.info.nram += (uint64_t)delta;
+	(void)reg_update(&m->reg);
+}
+
+int
+fe_hva_map(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
+{
+	struct fe_machine *m;
+	void *p;
+	int error;
+
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	if ((error = fe_hva_check(hva, size)) != 0)
+		goto out;
+	pthread_mutex_lock(&m->maps_lock);
+	/* As NVMM: a range inside an existing one is fine, a straddle is not. */
+	if (fe_hmapping_overlaps(m, hva, size) &&
+	    fe_hmapping_find(m, hva, size) == NULL)
+		error = EEXIST;
+	else if (m->nhmaps == NVMM_MAX_HMAPPINGS)
+		error = ENOBUFS;
+	if (error == 0) {
+		/* Fresh zeroed memory replaces the range, as NVMM does. */
+		p = mmap((void *)hva, size, PROT_READ | PROT_WRITE,
+		    MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+		if (p == MAP_FAILED) {
+			error = errno;
+		} else {
+			m->hmaps[m->nhmaps++] = (struct fe_hmapping){ hva, size };
+			fe_reg_ram(m, (int64_t)size);
+		}
+	}
+	pthread_mutex_unlock(&m->maps_lock);
+out:
+	fe_machine_put(m);
+	return error;
+}
+
+/* Whether a guest area still draws on [hva, hva+size). */
+static bool
+fe_hva_in_use(const struct fe_machine *m, uintptr_t hva, size_t size)
+{
+	for (size_t i = 0; i < m->nareas; i++) {
+		const struct fe_area *a = &m->areas[i];
+
+		if (a->hva < hva + size && hva < a->hva + a->size)
+			return true;
+	}
+	return false;
+}
+
+int
+fe_hva_unmap(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
+{
+	struct fe_machine *m;
+	unsigned int i;
+	int error = ENOENT;
+
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	error = ENOENT;
+	pthread_mutex_lock(&m->maps_lock);
+	for (i = 0; i < m->nhmaps; i++) {
+		if (m->hmaps[i].hva == hva && m->hmaps[i].size == size)
+			break;
+	}
+	if (i < m->nhmaps) {
+		/*
+		 * KVM maps guest memory through our address space, so the
+		 * range cannot leave it while the guest still uses it.
+		 */
+		if (fe_hva_in_use(m, hva, size)) {
+			error = EBUSY;
+		} else {
+			munmap((void *)hva, size);
+			m->hmaps[i] = m->hmaps[--m->nhmaps];
+			fe_reg_ram(m, -(int64_t)size);
+			error = 0;
+		}
+	}
+	pthread_mutex_unlock(&m->maps_lock);
+	fe_machine_put(m);
+	return error;
+}
+
+/* ---- Guest areas ---------------------------------------------------------------- */
+
+/* Index of the first area ending after gpa. */
+static size_t
+fe_area_index(const struct fe_machine *m, gpaddr_t gpa)
+{
+	size_t lo = 0, hi = m->nareas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->areas[mid].gpa + m->areas[mid].size <= gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct fe_area *
+fe_area_find(const struct fe_machine *m, gpaddr_t gpa)
+{
+	size_t i = fe_area_index(m, gpa);
+
+	if (i < m->nareas && m->areas[i].gpa <= gpa)
+		return &m->areas[i];
+	return NULL;
+}
+
+static int
+fe_gpa_check(uintptr_t hva, gpaddr_t gpa, size_t size)
+{
+	if (hva == 0 || size == 0 || !fe_page_aligned(hva) ||
+	    !fe_page_aligned(gpa) || !fe_page_aligned(size))
+		return EINVAL;
+	if (gpa >= NVMM_MAX_RAM || size > NVMM_MAX_RAM - gpa)
+		return EINVAL;
+	return 0;
+}
+
+/* The lowest slot number no area uses. */
+static uint32_t
+fe_free_slot(const struct fe_machine *m)
+{
+	uint32_t slot = 0;
+	bool used;
+
+	do {
+		used = false;
+		for (size_t i = 0; i < m->nareas && !used; i++)
+			used = (m->areas[i].slot == slot);
+	} while (used && ++slot);
+	return slot;
+}
+
+static int
+fe_area_insert(struct fe_machine *m, size_t at, const struct fe_area *a)
+{
+	if (m->nareas == m->areas_cap) {
+		size_t cap = m->areas_cap ? m->areas_cap * 2 : 16;
+		struct fe_area *n = realloc(m->areas, cap * sizeof(*n));
+
+		if (n == NULL)
+			return ENOMEM;
+		m->areas = n;
+		m->areas_cap = cap;
+	}
+	memmove(&m->areas[at + 1], &m->areas[at],
+	    (m->nareas - at) * sizeof(*a));
+	m->areas[at] = *a;
+	m->nareas++;
+	return 0;
+}
+
+static int
+fe_gpa_map_locked(struct fe_machine *m, uintptr_t hva, gpaddr_t gpa,
+    size_t size, int prot)
+{
+	struct fe_area a;
+	size_t at;
+	int error;
+
+	if (fe_hmapping_find(m, hva, size) == NULL)
+		return EINVAL;
+	at = fe_area_index(m, gpa);
+	if (at < m->nareas && m->areas[at].gpa < gpa + size)
+		return EINVAL;	/* overlaps a mapped area */
+	a = (struct fe_area){
+		.gpa = gpa, .hva = hva, .size = size, .slot = fe_free_slot(m),
+		.prot = ((prot & PROT_READ) ? NVMM_PROT_READ : 0) |
+		    ((prot & PROT_WRITE) ? NVMM_PROT_WRITE : 0) |
+		    ((prot & PROT_EXEC) ? NVMM_PROT_EXEC : 0),
+	};
+	if ((error = fe_area_insert(m, at, &a)) != 0)
+		return error;
+	if ((error = fe_impl->gpa_map(m, &a)) != 0) {
+		memmove(&m->areas[at], &m->areas[at + 1],
+		    (--m->nareas - at) * sizeof(a));
+	}
+	return error;
+}
+
+int
+fe_gpa_map(const struct nvmm_machine *mach, uintptr_t hva, gpaddr_t gpa,
+    size_t size, int prot)
+{
+	struct fe_machine *m;
+	int error;
+
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) != 0)
+		error = EINVAL;
+	else
+		error = fe_gpa_check(hva, gpa, size);
+	if (error == 0) {
+		pthread_mutex_lock(&m->maps_lock);
+		error = fe_gpa_map_locked(m, hva, gpa, size, prot);
+		pthread_mutex_unlock(&m->maps_lock);
+	}
+	fe_machine_put(m);
+	return error;
+}
+
+int
+fe_gpa_unmap(const struct nvmm_machine *mach, uintptr_t hva, gpaddr_t gpa,
+    size_t size)
+{
+	struct fe_machine *m;
+	size_t at;
+	int error;
+
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	pthread_mutex_lock(&m->maps_lock);
+	at = fe_area_index(m, gpa);
+	/* As NetBSD's libnvmm: only a whole recorded area, else ESRCH. */
+	if (at >= m->nareas || m->areas[at].gpa != gpa ||
+	    m->areas[at].hva != hva || m->areas[at].size != size) {
+		error = ESRCH;
+	} else if ((error = fe_impl->gpa_unmap(m, &m->areas[at])) == 0) {
+		memmove(&m->areas[at], &m->areas[at + 1],
+		    (--m->nareas - at) * sizeof(m->areas[0]));
+	}
+	pthread_mutex_unlock(&m->maps_lock);
+	fe_machine_put(m);
+	return error;
+}
+
+int
+fe_gpa_to_hva(const struct nvmm_machine *mach, gpaddr_t gpa, uintptr_t *hva,
+    nvmm_prot_t *prot)
+{
+	const struct fe_area *a;
+	struct fe_machine *m;
+	int error;
+
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	pthread_mutex_lock(&m->maps_lock);
+	if ((a = fe_area_find(m, gpa)) == NULL) {
+		error = ENOENT;
+	} else {
+		*hva = a->hva + (gpa - a->gpa);
+		*prot = a->prot;
+	}
+	pthread_mutex_unlock(&m->maps_lock);
+	fe_machine_put(m);
+	return error;
+}

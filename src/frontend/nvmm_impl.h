@@ -1,0 +1,146 @@
+/*
+ * The MI frontend's objects and the backend contract (struct nvmm_impl).
+ *
+ * The frontend owns machines, vCPUs, host and guest mappings, limits and
+ * ownership; it validates every id, size and op before calling the backend,
+ * which trusts what it is given. A backend fills one struct nvmm_impl at the
+ * bottom of its main file.
+ */
+#ifndef NVMM_IMPL_H
+#define NVMM_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nvmm.h>
+
+#include "registry.h"
+
+/* ---- Frontend objects ---------------------------------------------------- */
+
+/* A host range registered with nvmm_hva_map(). */
+struct fe_hmapping {
+	uintptr_t hva;
+	size_t size;
+};
+
+/* A guest-physical range registered with nvmm_gpa_map(); one backend slot. */
+struct fe_area {
+	gpaddr_t gpa;
+	uintptr_t hva;
+	size_t size;
+	nvmm_prot_t prot;
+	uint32_t slot;
+};
+
+#define FE_VCPU_MAGIC	0x6e766d6d76637075ULL	/* "nvmmvcpu" */
+
+struct fe_vcpu {
+	/*
+	 * First member and page aligned: struct nvmm_vcpu's state, event and
+	 * stop pointers point into it, and nvmm_vcpu_stop() finds this
+	 * structure from vcpu->stop alone.
+	 */
+	struct nvmm_comm_page comm;
+
+	uint64_t magic;			/* FE_VCPU_MAGIC while alive */
+	nvmm_cpuid_t cpuid;
+	unsigned int users;		/* lookups in progress (fe_lock) */
+	pthread_mutex_t lock;		/* serialises run/getstate/assists */
+	struct nvmm_vcpu_exit *exit;	/* handed out as vcpu->exit */
+	void *cpudata;			/* backend */
+};
+
+struct fe_machine {
+	nvmm_machid_t machid;
+	unsigned int users;		/* lookups in progress (fe_lock) */
+	pthread_mutex_t maps_lock;	/* hmaps, areas, reg.info */
+
+	struct fe_vcpu *vcpus[NVMM_MAX_VCPUS];
+	struct nvmm_comm_page *pages[NVMM_MAX_VCPUS];	/* mach->pages */
+	unsigned int nvcpus;
+
+	struct fe_hmapping hmaps[NVMM_MAX_HMAPPINGS];
+	unsigned int nhmaps;
+
+	struct fe_area *areas;		/* sorted by gpa, no overlap */
+	size_t nareas;
+	size_t areas_cap;
+
+	struct reg_entry reg;		/* system-wide registry entry */
+	void *machdata;			/* backend */
+};
+
+/* ---- Pending guest accesses, served by the assists ------------------------- */
+
+/* An I/O exit's elements: count accesses of size bytes, back to back. */
+struct fe_io_access {
+	uint16_t port;
+	bool in;
+	size_t size;
+	size_t count;
+	uint8_t *data;
+};
+
+/* An MMIO exit's access. */
+struct fe_mem_access {
+	gpaddr_t gpa;
+	bool write;
+	size_t size;
+	uint8_t *data;
+};
+
+/* ---- The backend contract -------------------------------------------------- */
+
+struct nvmm_impl {
+	const char *name;
+
+	/* Whether this backend can run here: 0, or an errno (ENXIO, EACCES). */
+	int (*ident)(void);
+	/* Fill cap->arch. */
+	void (*capability)(struct nvmm_capability *);
+
+	/* Configuration ops: count and argument size of each MD op. */
+	size_t mach_conf_max;
+	const size_t *mach_conf_sizes;
+	size_t vcpu_conf_max;
+	const size_t *vcpu_conf_sizes;
+
+	int (*machine_create)(struct fe_machine *);
+	void (*machine_destroy)(struct fe_machine *);
+	int (*machine_configure)(struct fe_machine *, uint64_t, void *);
+
+	/* Creates the vCPU and installs the RESET state (comm->state, cached). */
+	int (*vcpu_create)(struct fe_machine *, struct fe_vcpu *);
+	void (*vcpu_destroy)(struct fe_machine *, struct fe_vcpu *);
+	int (*vcpu_configure)(struct fe_vcpu *, uint64_t, void *);
+
+	/* Copy the classes in comm->state_wanted into comm->state. */
+	int (*vcpu_getstate)(struct fe_vcpu *);
+	/*
+	 * Install comm->state_commit, inject a committed event (EINVAL if
+	 * invalid), run until an exit the emulator must see, fill *exit.
+	 */
+	int (*vcpu_run)(struct fe_machine *, struct fe_vcpu *,
+	    struct nvmm_vcpu_exit *);
+	/* Force the vCPU out of guest mode soon. Async-signal-safe. */
+	void (*vcpu_kick)(struct fe_vcpu *);
+
+	/* The access behind the last IO / MEMORY exit, and its completion. */
+	int (*vcpu_io_access)(struct fe_vcpu *, struct fe_io_access *);
+	int (*vcpu_mem_access)(struct fe_vcpu *, struct fe_mem_access *);
+	int (*vcpu_access_done)(struct fe_vcpu *);
+
+	/* Guest-physical mappings; slot numbers are chosen by the frontend. */
+	int (*gpa_map)(struct fe_machine *, const struct fe_area *);
+	int (*gpa_unmap)(struct fe_machine *, const struct fe_area *);
+};
+
+/* The backends, probed in this order (NVMM: SVM first, then VMX). */
+extern const struct nvmm_impl nvmm_x86_svm;
+extern const struct nvmm_impl nvmm_x86_vmx;
+
+#endif /* NVMM_IMPL_H */

@@ -1,0 +1,61 @@
+/*
+ * libnvmm: nvmm_assist_io() and nvmm_assist_mem().
+ *
+ * KVM has already decoded the instruction behind an IO or MEMORY exit,
+ * batched string I/O and will finish the instruction (registers, RIP,
+ * guest memory) when the vCPU next runs. The assists therefore only serve
+ * the pending access through the emulator's callbacks: once per I/O
+ * element, once per memory access.
+ */
+#include <errno.h>
+
+#include <nvmm.h>
+
+#include "../frontend/frontend.h"
+#include "lib.h"
+
+NVMM_EXPORT int
+nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
+{
+	struct fe_io_access acc;
+	struct nvmm_io io;
+	int error;
+
+	if ((error = fe_vcpu_io_access(mach, vcpu, &acc)) != 0)
+		return lib_result(error);
+	if (vcpu->cbs.io == NULL)
+		return lib_result(EINVAL);	/* no NVMM_VCPU_CONF_CALLBACKS */
+
+	io.mach = mach;
+	io.vcpu = vcpu;
+	io.port = acc.port;
+	io.in = acc.in;
+	io.size = acc.size;
+	for (size_t i = 0; i < acc.count; i++) {
+		io.data = acc.data + i * acc.size;
+		vcpu->cbs.io(&io);
+	}
+	return lib_result(fe_vcpu_access_done(mach, vcpu));
+}
+
+NVMM_EXPORT int
+nvmm_assist_mem(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
+{
+	struct fe_mem_access acc;
+	struct nvmm_mem mem;
+	int error;
+
+	if ((error = fe_vcpu_mem_access(mach, vcpu, &acc)) != 0)
+		return lib_result(error);
+	if (vcpu->cbs.mem == NULL)
+		return lib_result(EINVAL);	/* no NVMM_VCPU_CONF_CALLBACKS */
+
+	mem.mach = mach;
+	mem.vcpu = vcpu;
+	mem.gpa = acc.gpa;
+	mem.write = acc.write;
+	mem.size = acc.size;
+	mem.data = acc.data;
+	vcpu->cbs.mem(&mem);
+	return lib_result(fe_vcpu_access_done(mach, vcpu));
+}

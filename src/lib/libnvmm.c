@@ -1,0 +1,197 @@
+/*
+ * libnvmm: the API entry points that manage machines, vCPUs, state and
+ * memory, and the comm-page protocol of NVMM (spec section 1.3):
+ * setstate and inject only mark bits, getstate fetches only what is not
+ * cached, the run installs what was committed.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <nvmm.h>
+
+#include "../frontend/frontend.h"
+#include "lib.h"
+
+/* ---- Initialisation and capability ---------------------------------------- */
+
+NVMM_EXPORT int
+nvmm_init(void)
+{
+	return lib_result(fe_init(false));
+}
+
+NVMM_EXPORT int
+nvmm_root_init(void)
+{
+	return lib_result(fe_init(true));
+}
+
+NVMM_EXPORT int
+nvmm_capability(struct nvmm_capability *cap)
+{
+	return lib_result(fe_capability(cap));
+}
+
+NVMM_EXPORT int
+nvmm_ctl(int op, void *data, size_t size)
+{
+	if (op != NVMM_CTL_MACH_INFO ||
+	    size != sizeof(struct nvmm_ctl_mach_info))
+		return lib_result(EINVAL);
+	if (data == NULL)
+		return lib_result(EFAULT);
+	return lib_result(fe_ctl_mach_info(data));
+}
+
+/* ---- Machines ------------------------------------------------------------------ */
+
+NVMM_EXPORT int
+nvmm_machine_create(struct nvmm_machine *mach)
+{
+	return lib_result(fe_machine_create(mach));
+}
+
+NVMM_EXPORT int
+nvmm_machine_destroy(struct nvmm_machine *mach)
+{
+	return lib_result(fe_machine_destroy(mach));
+}
+
+NVMM_EXPORT int
+nvmm_machine_configure(struct nvmm_machine *mach, uint64_t op, void *conf)
+{
+	return lib_result(fe_machine_configure(mach, op, conf));
+}
+
+/* ---- vCPUs ----------------------------------------------------------------------- */
+
+NVMM_EXPORT int
+nvmm_vcpu_create(struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
+    struct nvmm_vcpu *vcpu)
+{
+	return lib_result(fe_vcpu_create(mach, cpuid, vcpu));
+}
+
+NVMM_EXPORT int
+nvmm_vcpu_destroy(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
+{
+	return lib_result(fe_vcpu_destroy(mach, vcpu));
+}
+
+NVMM_EXPORT int
+nvmm_vcpu_configure(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
+    uint64_t op, void *conf)
+{
+	struct nvmm_comm_page *comm;
+	int error;
+
+	if (op != NVMM_VCPU_CONF_CALLBACKS)
+		return lib_result(fe_vcpu_configure(mach, vcpu, op, conf));
+
+	/* Callbacks live in the caller's struct: no call below. */
+	if ((error = fe_vcpu_comm(mach, vcpu, &comm)) != 0)
+		return lib_result(error);
+	if (conf == NULL)
+		return lib_result(EFAULT);
+	memcpy(&vcpu->cbs, conf, sizeof(vcpu->cbs));
+	return 0;
+}
+
+/* ---- State and events ---------------------------------------------------------- */
+
+NVMM_EXPORT int
+nvmm_vcpu_setstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
+    uint64_t flags)
+{
+	struct nvmm_comm_page *comm;
+	int error;
+
+	if ((error = fe_vcpu_comm(mach, vcpu, &comm)) != 0)
+		return lib_result(error);
+	if ((flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0)
+		return lib_result(EINVAL);
+	comm->state_commit |= flags;
+	comm->state_cached |= flags;
+	return 0;
+}
+
+NVMM_EXPORT int
+nvmm_vcpu_getstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
+    uint64_t flags)
+{
+	struct nvmm_comm_page *comm;
+	int error;
+
+	if ((error = fe_vcpu_comm(mach, vcpu, &comm)) != 0)
+		return lib_result(error);
+	if ((flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0)
+		return lib_result(EINVAL);
+	if ((flags & ~comm->state_cached) == 0)
+		return 0;
+	return lib_result(fe_vcpu_getstate(mach, vcpu, flags));
+}
+
+NVMM_EXPORT int
+nvmm_vcpu_inject(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
+{
+	struct nvmm_comm_page *comm;
+	int error;
+
+	if ((error = fe_vcpu_comm(mach, vcpu, &comm)) != 0)
+		return lib_result(error);
+	/* Validated by the next run, as NVMM does. */
+	comm->event_commit = true;
+	return 0;
+}
+
+/* ---- Running ------------------------------------------------------------------------- */
+
+NVMM_EXPORT int
+nvmm_vcpu_run(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
+{
+	return lib_result(fe_vcpu_run(mach, vcpu));
+}
+
+NVMM_EXPORT int
+nvmm_vcpu_stop(struct nvmm_vcpu *vcpu)
+{
+	/* Async-signal-safe: errno is saved around it by careful callers. */
+	return lib_result(fe_vcpu_stop(vcpu));
+}
+
+/* ---- Memory ---------------------------------------------------------------------------- */
+
+NVMM_EXPORT int
+nvmm_hva_map(struct nvmm_machine *mach, uintptr_t hva, size_t size)
+{
+	return lib_result(fe_hva_map(mach, hva, size));
+}
+
+NVMM_EXPORT int
+nvmm_hva_unmap(struct nvmm_machine *mach, uintptr_t hva, size_t size)
+{
+	return lib_result(fe_hva_unmap(mach, hva, size));
+}
+
+NVMM_EXPORT int
+nvmm_gpa_map(struct nvmm_machine *mach, uintptr_t hva, gpaddr_t gpa,
+    size_t size, int prot)
+{
+	return lib_result(fe_gpa_map(mach, hva, gpa, size, prot));
+}
+
+NVMM_EXPORT int
+nvmm_gpa_unmap(struct nvmm_machine *mach, uintptr_t hva, gpaddr_t gpa,
+    size_t size)
+{
+	return lib_result(fe_gpa_unmap(mach, hva, gpa, size));
+}
+
+NVMM_EXPORT int
+nvmm_gpa_to_hva(struct nvmm_machine *mach, gpaddr_t gpa, uintptr_t *hva,
+    nvmm_prot_t *prot)
+{
+	if (hva == NULL || prot == NULL)
+		return lib_result(EFAULT);
+	return lib_result(fe_gpa_to_hva(mach, gpa, hva, prot));
+}
