@@ -1,0 +1,30 @@
+# A thin wrapper over meson for the README's commands.
+#   make demo     build, then run nvmmctl identify, calc-vm and the toy VMM
+#   make check    build, then run the tests (plain and under ASan+UBSan)
+#   make install  PREFIX=/usr/local DESTDIR=
+BUILD    ?= build
+SANBUILD ?= build-san
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+.PHONY: all deps demo check install clean
+
+all: deps
+	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) --prefix=$(PREFIX)
+	ninja -C $(BUILD)
+
+deps:
+	@scripts/install-deps
+
+demo: all
+	examples/run-demo $(BUILD)
+
+check: all
+	scripts/check $(BUILD) $(SANBUILD)
+
+install: all
+	meson configure $(BUILD) -Dprefix=$(PREFIX)
+	meson install -C $(BUILD) --destdir "$(DESTDIR)"
+
+clean:
+	rm -rf $(BUILD) $(SANBUILD)
