@@ -35,6 +35,21 @@ extern "C" {
 #define EPROGMISMATCH		1075
 #endif
 
+/*
+ * NetBSD's <nvmm.h> brings <sys/cdefs.h> bit-field helpers along, and
+ * emulators written for it (QEMU) use them: extract or insert the field
+ * selected by mask m.
+ */
+#ifndef __LOWEST_SET_BIT
+#define __LOWEST_SET_BIT(m)	((((m) - 1) & (m)) ^ (m))
+#endif
+#ifndef __SHIFTOUT
+#define __SHIFTOUT(x, m)	(((x) & (m)) / __LOWEST_SET_BIT(m))
+#endif
+#ifndef __SHIFTIN
+#define __SHIFTIN(x, m)		((x) * __LOWEST_SET_BIT(m))
+#endif
+
 /* ---- Scalar types and limits ---------------------------------------------- */
 
 typedef uint64_t gpaddr_t;

@@ -66,11 +66,28 @@ fe_reg_ram(struct fe_machine *m, int64_t delta)
 	(void)reg_update(&m->reg);
 }
 
+/*
+ * NVMM replaces the range with fresh zeroed memory. Memory the process has
+ * already mapped there is kept instead: KVM reaches guest memory through our
+ * page tables, and an emulator's RAM may be file- or memfd-backed (QEMU's
+ * memory backends). Only a range with holes gets NVMM's fresh memory.
+ */
+static int
+fe_hva_back(uintptr_t hva, size_t size)
+{
+	void *p;
+
+	if (msync((void *)hva, size, MS_ASYNC) == 0)
+		return 0;	/* fully mapped: use it as it is */
+	p = mmap((void *)hva, size, PROT_READ | PROT_WRITE,
+	    MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? errno : 0;
+}
+
 int
 fe_hva_map(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
 {
 	struct fe_machine *m;
-	void *p;
 	int error;
 
 	if ((error = fe_machine_get(mach, &m)) != 0)
@@ -84,17 +101,11 @@ fe_hva_map(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
 		error = EEXIST;
 	else if (m->nhmaps == NVMM_MAX_HMAPPINGS)
 		error = ENOBUFS;
+	else
+		error = fe_hva_back(hva, size);
 	if (error == 0) {
-		/* Fresh zeroed memory replaces the range, as NVMM does. */
-		p = mmap((void *)hva, size, PROT_READ | PROT_WRITE,
-		    MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		    -1, 0);
-		if (p == MAP_FAILED) {
-			error = errno;
-		} else {
-			m->hmaps[m->nhmaps++] = (struct fe_hmapping){ hva, size };
-			fe_reg_ram(m, (int64_t)size);
-		}
+		m->hmaps[m->nhmaps++] = (struct fe_hmapping){ hva, size };
+		fe_reg_ram(m, (int64_t)size);
 	}
 	pthread_mutex_unlock(&m->maps_lock);
 out:

@@ -21,6 +21,7 @@ exit_pending(struct kvmx86_vcpu *cpu, enum kvmx86_pending what)
 {
 	cpu->pending = what;
 	cpu->served = false;
+	cpu->settled = false;
 	cpu->exit_regs = cpu->run->s.regs.regs;
 }
 

@@ -51,6 +51,7 @@ struct kvmx86_vcpu {
 	/* What the last exit left pending, and the GPRs at that exit. */
 	enum kvmx86_pending pending;
 	bool served;			/* an assist served it */
+	bool settled;			/* kvm_run encodes how it ends */
 	struct kvm_regs exit_regs;
 	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
 	/* An exit KVM produced while finishing the previous one. */

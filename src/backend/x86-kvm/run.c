@@ -96,9 +96,13 @@ run_adopt_thread(struct kvmx86_vcpu *cpu)
 
 /* ---- Entering KVM -------------------------------------------------------------- */
 
-/* One KVM_RUN, honouring a stop requested before or during it. */
+/*
+ * One KVM_RUN, honouring a stop requested before or during it. *entered
+ * tells whether KVM saw the run (and so finished any pending operation).
+ */
 static int
-run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm)
+run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
+    bool *entered)
 {
 	int error = 0;
 
@@ -107,11 +111,13 @@ run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm)
 	/* After 'running': a stop either is seen here or kicks KVM_RUN. */
 	if (comm->stop) {
 		atomic_store(&cpu->running, 0);
+		*entered = false;
 		return EINTR;
 	}
 	if (ioctl(cpu->fd, KVM_RUN, 0) == -1)
 		error = errno;
 	atomic_store(&cpu->running, 0);
+	*entered = true;
 	return error;
 }
 
@@ -132,6 +138,7 @@ kvmx86_complete(struct kvmx86_vcpu *cpu)
 	error = (r == -1) ? errno : 0;
 	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	cpu->pending = KVMX86_PENDING_NONE;
+	cpu->settled = false;
 	if (r == 0) {
 		kvmx86_exit_translate(cpu, 0, &cpu->stash);
 		cpu->stashed = true;
@@ -169,6 +176,9 @@ run_settle(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 	bool restore;
 	int error = 0;
 
+	/* Settled: an earlier run already told KVM how it ends. */
+	if (cpu->settled)
+		return 0;
 	switch (cpu->pending) {
 	case KVMX86_PENDING_NONE:
 		return 0;
@@ -250,6 +260,8 @@ run_install(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm,
 			return EINVAL;
 	}
 	run_msr_plan(cpu, plan);
+	/* KVM finishes the pending operation as encoded now, whenever it runs. */
+	cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
 	return 0;
 }
 
@@ -261,6 +273,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 	struct nvmm_comm_page *comm = &v->comm;
 	struct run_plan plan = { false, false };
 	int error, state_error;
+	bool entered;
 
 	if ((error = run_adopt_thread(cpu)) != 0)
 		return run_invalid(cpu, exit, error);
@@ -288,12 +301,14 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		return 0;
 	}
 
-	error = run_enter(cpu, comm);
-	if (error == 0 || error == EINTR)
+	error = run_enter(cpu, comm, &entered);
+	if (entered && (error == 0 || error == EINTR)) {
 		cpu->pending = KVMX86_PENDING_NONE;	/* KVM finished it */
-	else
+		cpu->settled = false;
+	} else if (entered) {
 		cpu->run->kvm_dirty_regs = 0;		/* KVM refused it */
-	cpu->has_run = true;
+	}
+	cpu->has_run |= entered;
 	kvmx86_exit_translate(cpu, error, exit);
 	if (error == EINTR && comm->stop)
 		exit->reason = NVMM_VCPU_EXIT_STOPPED;
@@ -325,8 +340,9 @@ kvmx86_getstate(struct fe_vcpu *v)
 	struct nvmm_comm_page *comm = &v->comm;
 	int error;
 
-	/* An assisted instruction is finished before anyone looks. */
-	if (cpu->pending != KVMX86_PENDING_NONE && cpu->served &&
+	/* An answered instruction is finished before anyone looks. */
+	if (cpu->pending != KVMX86_PENDING_NONE &&
+	    (cpu->served || cpu->settled) &&
 	    (error = kvmx86_complete(cpu)) != 0)
 		return error;
 	error = kvmx86_state_get(cpu, comm->state_wanted, &comm->state);
