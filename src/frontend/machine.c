@@ -24,6 +24,7 @@ static bool fe_root;
 static pthread_mutex_t fe_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fe_released = PTHREAD_COND_INITIALIZER;
 static struct fe_machine *fe_machines[NVMM_MAX_MACHINES];
+static uintptr_t fe_cookies;	/* creations so far (fe_lock) */
 
 /* The backends, in probe order. */
 static const struct nvmm_impl *const fe_backends[] = {
@@ -31,11 +32,71 @@ static const struct nvmm_impl *const fe_backends[] = {
 	&nvmm_x86_vmx,
 };
 
+/* ---- fork() -------------------------------------------------------------------- */
+
+/*
+ * Machines are not inherited across fork(2), as NVMM documents. The child
+ * does inherit our descriptors, though: KVM's VM and vCPU descriptors
+ * (and the kvm_run mappings) would keep the parent's guest alive after the
+ * parent died (the registry drops its own descriptors, see registry.h).
+ * The child closes them and forgets the table; the parent's handles then
+ * fail in the child with EPERM, as another owner's would. The objects
+ * themselves stay: the child's copy of the program may still hold pointers
+ * into them (vcpu->state, vcpu->exit).
+ */
+static void
+fe_fork_prepare(void)
+{
+	pthread_mutex_lock(&fe_lock);
+}
+
+static void
+fe_fork_parent(void)
+{
+	pthread_mutex_unlock(&fe_lock);
+}
+
+static void
+fe_machine_forget(struct fe_machine *m)
+{
+	for (size_t i = 0; i < NVMM_MAX_VCPUS; i++) {
+		struct fe_vcpu *v = m->vcpus[i];
+
+		/* A vCPU the backend is still making in another thread. */
+		if (v == NULL || v->cpudata == NULL)
+			continue;
+		fe_impl->vcpu_destroy(m, v);	/* closes, never tears down */
+		v->magic = 0;			/* nvmm_vcpu_stop: EINVAL */
+	}
+	fe_impl->machine_destroy(m);
+	m->reg.fd = -1;		/* the registry closed it in the child */
+}
+
+static void
+fe_fork_child(void)
+{
+	for (size_t i = 0; i < NVMM_MAX_MACHINES; i++) {
+		if (fe_machines[i] != NULL)
+			fe_machine_forget(fe_machines[i]);
+		fe_machines[i] = NULL;
+	}
+	/* Waiters of the parent's threads do not exist here. */
+	fe_released = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	pthread_mutex_unlock(&fe_lock);
+}
+
+static void
+fe_fork_register(void)
+{
+	(void)pthread_atfork(fe_fork_prepare, fe_fork_parent, fe_fork_child);
+}
+
 /* ---- Process-wide ------------------------------------------------------------ */
 
 int
 fe_init(bool root)
 {
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	int error = ENXIO;
 
 	if (fe_impl != NULL)
@@ -46,6 +107,7 @@ fe_init(bool root)
 	    i++) {
 		error = fe_backends[i]->ident();
 		if (error == 0) {
+			pthread_once(&atfork_once, fe_fork_register);
 			fe_root = root;
 			fe_impl = fe_backends[i];
 			return 0;
@@ -95,7 +157,7 @@ fe_machine_get(const struct nvmm_machine *mach, struct fe_machine **mp)
 	pthread_mutex_lock(&fe_lock);
 	m = fe_machines[mach->machid];
 	/* areas identifies this creation: stale handles do not match. */
-	if (m == NULL || mach->areas != m) {
+	if (m == NULL || mach->areas != (void *)m->cookie) {
 		pthread_mutex_unlock(&fe_lock);
 		return m == NULL ? fe_not_ours(mach->machid) : ENOENT;
 	}
@@ -204,23 +266,22 @@ fe_machine_create(struct nvmm_machine *mach)
 		return error;
 	}
 	m->machid = m->reg.machid;
-	m->reg.info.pid = getpid();
-	m->reg.info.time = time(NULL);
-	if ((error = reg_update(&m->reg)) != 0 ||
-	    (error = fe_impl->machine_create(m)) != 0) {
+	if ((error = fe_impl->machine_create(m)) != 0) {
 		reg_release(&m->reg);
 		fe_machine_free(m);
 		return error;
 	}
 
 	pthread_mutex_lock(&fe_lock);
+	/* Not the address: malloc hands it out again to the next machine. */
+	m->cookie = ++fe_cookies;
 	fe_machines[m->machid] = m;
 	pthread_mutex_unlock(&fe_lock);
 
 	memset(mach, 0, sizeof(*mach));
 	mach->machid = m->machid;
 	mach->pages = m->pages;
-	mach->areas = m;
+	mach->areas = (void *)m->cookie;
 	return 0;
 }
 
@@ -307,7 +368,15 @@ fe_vcpu_release(struct fe_vcpu *v)
 	v->magic = 0;
 	pthread_mutex_destroy(&v->lock);
 	free(v->exit);
-	munmap(v, sizeof(*v));
+	/*
+	 * Leave zeroed read-only memory at the address, never reused: a stale
+	 * handle then never matches a later vCPU, and nvmm_vcpu_stop() on it
+	 * reads magic 0 (EINVAL) instead of faulting. One page of address
+	 * space per destroyed vCPU, no memory.
+	 */
+	if (mmap(v, sizeof(*v), PROT_READ, MAP_FIXED | MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		munmap(v, sizeof(*v));
 }
 
 /* Publish the vCPU count in the registry; a failure there only goes stale. */

@@ -5,7 +5,9 @@
  * One file per machine id under the run directory ($NVMM_RUNDIR, default
  * /run/nvmm). The owner holds an open-file-description write lock on it for
  * the machine's lifetime, so a dead owner's entry is free as soon as the
- * kernel closes its descriptors, even after SIGKILL.
+ * kernel closes its descriptors, even after SIGKILL. A fork child closes
+ * the descriptors it inherited (pthread_atfork), so only the owner's own
+ * holds the lock.
  */
 #ifndef NVMM_REGISTRY_H
 #define NVMM_REGISTRY_H
@@ -32,7 +34,11 @@ struct reg_entry {
 	struct reg_info info;
 };
 
-/* Take the lowest free id below max: 0, ENOBUFS, or an errno of the run dir. */
+/*
+ * Take the lowest free id below max and publish e->info with the caller's
+ * pid and the creation time filled in: 0, ENOBUFS (every id taken), or an
+ * errno of the run dir (EACCES: not writable, ENOENT: no parent dir).
+ */
 int reg_acquire(struct reg_entry *, uint32_t max);
 /* Publish e->info after a change. */
 int reg_update(struct reg_entry *);

@@ -1,0 +1,390 @@
+/*
+ * The system-wide machine registry and nvmm_ctl(NVMM_CTL_MACH_INFO): ids
+ * unique across processes, the limit of 128 machines across processes,
+ * facts kept current, owners that die (SIGKILL, fork children), and the
+ * errors of nvmm_ctl and nvmm_root_init.
+ *
+ * The other processes are h_owner helpers (argv[1]). The test keeps its
+ * registry in a private NVMM_RUNDIR: it fills every id, and must not see or
+ * disturb the machines of tests running beside it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NOBODY		65534
+
+static const char *helper;
+static char rundir[] = "/tmp/nvmm-t-registry-XXXXXX";
+
+/* ---- Helper processes --------------------------------------------------------- */
+
+struct proc {
+	pid_t pid;
+	int in;		/* its stdin */
+	FILE *out;	/* its stdout */
+};
+
+/* Start the helper with args; as user 'nobody' when drop is set. */
+static void
+proc_start(struct proc *p, bool drop, const char *a1, const char *a2,
+    const char *a3, const char *a4, const char *a5)
+{
+	int in[2], out[2];
+
+	if (pipe2(in, O_CLOEXEC) == -1 || pipe2(out, O_CLOEXEC) == -1)
+		t_bail("pipe: %s", strerror(errno));
+	fflush(stdout);
+	if ((p->pid = fork()) == -1)
+		t_bail("fork: %s", strerror(errno));
+	if (p->pid == 0) {
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		if (drop && (setgroups(0, NULL) == -1 ||
+		    setresgid(NOBODY, NOBODY, NOBODY) == -1 ||
+		    setresuid(NOBODY, NOBODY, NOBODY) == -1))
+			_exit(126);
+		execl(helper, helper, a1, a2, a3, a4, a5, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	p->in = in[1];
+	p->out = fdopen(out[0], "r");
+}
+
+/* The rest of the next line starting with key (other lines are skipped). */
+static bool
+proc_expect(struct proc *p, const char *key, char *val, size_t len)
+{
+	char line[256];
+	size_t klen = strlen(key);
+
+	while (fgets(line, sizeof(line), p->out) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			snprintf(val, len, "%s", line + klen + 1);
+			return true;
+		}
+		if (strncmp(line, "error", 5) == 0 ||
+		    strncmp(line, "initerr", 7) == 0)
+			t_diag("helper: %s", line);
+	}
+	return false;
+}
+
+static void
+proc_wait(struct proc *p)
+{
+	int status;
+
+	close(p->in);
+	waitpid(p->pid, &status, 0);
+	fclose(p->out);
+}
+
+static void
+proc_kill(struct proc *p)
+{
+	kill(p->pid, SIGKILL);
+	proc_wait(p);
+}
+
+/* One line of output of a helper that runs to completion. */
+static void
+helper_line(bool drop, const char *a1, const char *a2, const char *a3,
+    char *line, size_t len)
+{
+	struct proc p;
+
+	proc_start(&p, drop, a1, a2, a3, NULL, NULL);
+	if (fgets(line, (int)len, p.out) == NULL)
+		snprintf(line, len, "(no output)");
+	line[strcspn(line, "\n")] = '\0';
+	proc_wait(&p);
+}
+
+/* ---- nvmm_ctl --------------------------------------------------------------------- */
+
+static int
+mach_info(nvmm_machid_t machid, struct nvmm_ctl_mach_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->machid = machid;
+	return nvmm_ctl(NVMM_CTL_MACH_INFO, info, sizeof(*info));
+}
+
+static void
+test_ctl_errors(void)
+{
+	struct nvmm_ctl_mach_info info = { .machid = 0 };
+
+	info.machid = NVMM_MAX_MACHINES;
+	t_errno(nvmm_ctl(NVMM_CTL_MACH_INFO, &info, sizeof(info)), EINVAL,
+	    "nvmm_ctl: machid 128 is EINVAL");
+	info.machid = 0;
+	t_errno(nvmm_ctl(NVMM_CTL_MACH_INFO, &info, sizeof(info) - 1), EINVAL,
+	    "nvmm_ctl: wrong size is EINVAL");
+	t_errno(nvmm_ctl(NVMM_CTL_MACH_INFO + 1, &info, sizeof(info)), EINVAL,
+	    "nvmm_ctl: unknown op is EINVAL");
+	t_errno(mach_info(7, &info), ENOENT, "nvmm_ctl: free id is ENOENT");
+}
+
+/* The facts of our own machine follow its changes. */
+static void
+test_facts(void)
+{
+	struct nvmm_ctl_mach_info info;
+	struct nvmm_machine mach;
+	struct nvmm_vcpu v0, v3;
+	char path[128], line[256], id[16];
+	size_t big = 2u << 20, small = 64u << 10;
+	time_t t0, t1;
+	void *ram;
+	struct stat st;
+	int r;
+
+	t0 = time(NULL);
+	T_CHECK(nvmm_machine_create(&mach));
+	t1 = time(NULL);
+	r = mach_info(mach.machid, &info);
+	t_ok(r == 0 && info.pid == getpid() && info.nvcpus == 0 &&
+	    info.nram == 0 && info.time >= t0 && info.time <= t1,
+	    "new machine: owner pid, no vCPU, no RAM, creation time");
+	snprintf(path, sizeof(path), "%s/machine.%03u", rundir, mach.machid);
+	t_ok(stat(path, &st) == 0, "its entry lives under NVMM_RUNDIR");
+
+	T_CHECK(nvmm_vcpu_create(&mach, 0, &v0));
+	T_CHECK(nvmm_vcpu_create(&mach, 3, &v3));
+	r = mach_info(mach.machid, &info);
+	t_ok(r == 0 && info.nvcpus == 2, "two vCPUs counted (%u)", info.nvcpus);
+
+	ram = mmap(NULL, big + small, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	T_CHECK(ram == MAP_FAILED ? -1 : 0);
+	T_CHECK(nvmm_hva_map(&mach, (uintptr_t)ram, big));
+	T_CHECK(nvmm_hva_map(&mach, (uintptr_t)ram + big, small));
+	r = mach_info(mach.machid, &info);
+	t_ok(r == 0 && info.nram == big + small,
+	    "RAM is the sum of hva_map sizes (%llu)",
+	    (unsigned long long)info.nram);
+	T_CHECK(nvmm_hva_unmap(&mach, (uintptr_t)ram + big, small));
+	T_CHECK(nvmm_vcpu_destroy(&mach, &v3));
+	t_ok(mach_info(mach.machid, &info) == 0 && info.nram == big &&
+	    info.nvcpus == 1, "hva_unmap and vcpu_destroy are reflected");
+
+	/* Another process: a plain owner may not look, root may. */
+	snprintf(id, sizeof(id), "%u", mach.machid);
+	helper_line(false, "info", id, "user", line, sizeof(line));
+	t_ok(strcmp(line, "err 1") == 0,
+	    "another process's plain owner gets EPERM (%s)", line);
+	helper_line(false, "info", id, "root", line, sizeof(line));
+	snprintf(path, sizeof(path), "ok 1 %zu %d %lld", big, (int)getpid(),
+	    (long long)info.time);
+	if (geteuid() == 0)
+		t_ok(strcmp(line, path) == 0,
+		    "root owner of another process sees the same facts (%s)",
+		    line);
+	else
+		t_skip("root owner needs euid 0");
+
+	T_CHECK(nvmm_machine_destroy(&mach));
+	t_errno(mach_info(mach.machid, &info), ENOENT,
+	    "destroyed machine: ENOENT");
+	munmap(ram, big + small);
+}
+
+static void
+test_root_init_denied(void)
+{
+	char line[256];
+
+	helper_line(geteuid() == 0, "rootinit", NULL, NULL, line, sizeof(line));
+	t_ok(strcmp(line, "err 13") == 0,
+	    "nvmm_root_init as a non-root user: EACCES (%s)", line);
+}
+
+/* ---- Ids across processes ------------------------------------------------------------ */
+
+#define PER_HELPER	60
+
+/* Read a hold helper's ids into seen[]; returns how many. */
+static unsigned int
+collect_ids(struct proc *p, unsigned int *seen)
+{
+	char line[64];
+	unsigned int n = 0;
+
+	while (fgets(line, sizeof(line), p->out) != NULL) {
+		unsigned int id;
+
+		if (sscanf(line, "machine %u", &id) == 1 && id < NVMM_MAX_MACHINES) {
+			seen[id]++;
+			n++;
+		} else if (strncmp(line, "ready", 5) == 0) {
+			break;
+		} else if (strncmp(line, "time", 4) != 0) {
+			t_diag("helper: %s", line);
+		}
+	}
+	return n;
+}
+
+/* Two processes create at once; then the 129th machine of the host fails. */
+static void
+test_race_and_limit(void)
+{
+	static struct nvmm_machine mine[NVMM_MAX_MACHINES];
+	unsigned int seen[NVMM_MAX_MACHINES] = { 0 }, got = 0, dup = 0, n = 0;
+	struct nvmm_ctl_mach_info info;
+	struct proc a, b;
+	bool all_free = true;
+	int r;
+
+	proc_start(&a, false, "hold", "60", "0", "0", "1");
+	proc_start(&b, false, "hold", "60", "0", "0", "1");
+	/* Both start creating at the same moment. */
+	if (write(a.in, "g", 1) != 1 || write(b.in, "g", 1) != 1)
+		t_bail("go: %s", strerror(errno));
+	got = collect_ids(&a, seen) + collect_ids(&b, seen);
+	for (unsigned int i = 0; i < NVMM_MAX_MACHINES; i++)
+		dup += seen[i] > 1;
+	t_ok(got == 2 * PER_HELPER && dup == 0,
+	    "two processes creating at once get %u distinct ids (%u dup)",
+	    got, dup);
+
+	while ((r = nvmm_machine_create(&mine[n])) == 0 &&
+	    n < NVMM_MAX_MACHINES - 1)
+		n++;
+	t_ok(r == -1 && errno == ENOBUFS && got + n == NVMM_MAX_MACHINES,
+	    "machine %u of the host fails ENOBUFS (%s)", got + n + 1,
+	    r == 0 ? "succeeded" : strerror(errno));
+	t_ok(mach_info(mine[0].machid, &info) == 0 && info.pid == getpid(),
+	    "our machines are listed as ours");
+
+	/* Owners killed: nothing of theirs stays, every id is free again. */
+	proc_kill(&a);
+	proc_kill(&b);
+	for (unsigned int i = 0; i < NVMM_MAX_MACHINES; i++) {
+		if (seen[i] && mach_info(i, &info) != -1)
+			all_free = false;
+		if (seen[i] && errno != ENOENT)
+			all_free = false;
+	}
+	t_ok(all_free, "SIGKILLed owners leave no machine listed (ENOENT)");
+	for (unsigned int i = 0; i < n; i++)
+		T_CHECK(nvmm_machine_destroy(&mine[i]));
+	T_CHECK(nvmm_machine_create(&mine[0]));
+	t_ok(mine[0].machid == 0, "their ids are reused: lowest free is 0 (%u)",
+	    mine[0].machid);
+	T_CHECK(nvmm_machine_destroy(&mine[0]));
+}
+
+/* ---- fork ----------------------------------------------------------------------------- */
+
+static int
+expect_int(struct proc *p, const char *key)
+{
+	char val[64];
+
+	return proc_expect(p, key, val, sizeof(val)) ? atoi(val) : -1000;
+}
+
+static void
+test_fork(void)
+{
+	struct nvmm_ctl_mach_info info;
+	struct proc p;
+	int parent_id, child_id, child_pid, status;
+
+	/* Orphans of the helper come back to us, so we can reap them. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	proc_start(&p, false, "fork", NULL, NULL, NULL, NULL);
+	parent_id = expect_int(&p, "machine");
+	t_ok(expect_int(&p, "parent-kvmfds") >= 2, "owner holds KVM descriptors");
+	t_ok(expect_int(&p, "child-getstate") == EPERM,
+	    "fork child: the parent's machine is another owner's (EPERM)");
+	t_ok(expect_int(&p, "child-run") == EPERM, "fork child: run is EPERM");
+	t_ok(expect_int(&p, "child-stop") == EINVAL,
+	    "fork child: nvmm_vcpu_stop on the parent's vCPU is EINVAL");
+	t_ok(expect_int(&p, "child-kvmfds") == 0,
+	    "fork child: no KVM VM or vCPU descriptor inherited");
+	t_ok(expect_int(&p, "child-kvmmaps") == 0,
+	    "fork child: no kvm_run mapping inherited");
+	child_id = expect_int(&p, "child-machine");
+	t_ok(child_id >= 0 && child_id != parent_id,
+	    "fork child creates its own machine (%d, parent's %d)", child_id,
+	    parent_id);
+	child_pid = expect_int(&p, "child-ready");
+
+	kill(p.pid, SIGKILL);
+	waitpid(p.pid, &status, 0);
+	t_ok(parent_id >= 0 && mach_info((nvmm_machid_t)parent_id, &info) == -1 &&
+	    errno == ENOENT && kill(child_pid, 0) == 0,
+	    "parent SIGKILLed, child alive: the parent's machine is gone");
+	t_ok(child_id >= 0 && mach_info((nvmm_machid_t)child_id, &info) == -1 &&
+	    errno == EPERM, "the child's own machine is still there");
+	if (child_pid > 0) {
+		kill(child_pid, SIGKILL);
+		waitpid(child_pid, &status, 0);
+	}
+	t_ok(child_id >= 0 && mach_info((nvmm_machid_t)child_id, &info) == -1 &&
+	    errno == ENOENT, "child SIGKILLed: its machine is gone too");
+	close(p.in);
+	fclose(p.out);
+}
+
+/* ---- Main ------------------------------------------------------------------------------ */
+
+static void
+rundir_remove(void)
+{
+	struct dirent *d;
+	DIR *dir;
+	char path[512];
+
+	if ((dir = opendir(rundir)) == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rundir, d->d_name);
+		unlink(path);
+	}
+	closedir(dir);
+	rmdir(rundir);
+}
+
+int
+main(int argc, char *argv[])
+{
+	if (argc != 2)
+		t_bail("usage: t_registry <h_owner>");
+	helper = argv[1];
+	if (mkdtemp(rundir) == NULL || chmod(rundir, 01777) == -1)
+		t_bail("%s: %s", rundir, strerror(errno));
+	setenv("NVMM_RUNDIR", rundir, 1);
+	atexit(rundir_remove);
+
+	t_require_nvmm();
+	t_plan(28);
+	test_ctl_errors();
+	test_facts();
+	test_root_init_denied();
+	test_race_and_limit();
+	test_fork();
+	return t_done();
+}
