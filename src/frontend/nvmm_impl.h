@@ -56,6 +56,7 @@ struct fe_vcpu {
 
 struct fe_machine {
 	nvmm_machid_t machid;
+	uintptr_t cookie;		/* mach->areas: this creation, unique */
 	unsigned int users;		/* lookups in progress (fe_lock) */
 	pthread_mutex_t maps_lock;	/* hmaps, areas, reg.info */
 
