@@ -11,7 +11,13 @@
 #include "lib.h"
 #include "x86_walk.h"
 
-/* Table entries must live in guest RAM (a gpa_map'ed area). */
+/*
+ * Table entries must live in guest RAM (a gpa_map'ed area), whatever the
+ * area's protection: KVM slots are always readable, so the CPU reads
+ * tables in a write-protected or non-executable area too. Areas
+ * are page-aligned, so a naturally aligned entry never runs past the end
+ * of one; anything else is refused rather than read across.
+ */
 static int
 translate_read_entry(void *ctx, gpaddr_t gpa, size_t size, uint64_t *entry)
 {
@@ -19,7 +25,8 @@ translate_read_entry(void *ctx, gpaddr_t gpa, size_t size, uint64_t *entry)
 	nvmm_prot_t prot;
 	uintptr_t hva;
 
-	if (fe_gpa_to_hva(mach, gpa, &hva, &prot) != 0)
+	if ((gpa & (size - 1)) != 0 ||
+	    fe_gpa_to_hva(mach, gpa, &hva, &prot) != 0)
 		return EFAULT;
 	*entry = 0;
 	memcpy(entry, (const void *)hva, size);

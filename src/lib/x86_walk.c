@@ -6,7 +6,12 @@
  * reserved bits fault.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "x86_walk.h"
 
@@ -24,6 +29,9 @@
 #define PTE_NX		(1ULL << 63)
 
 #define PAGE_SHIFT	12
+#define ADDR_BITS	0x000FFFFFFFFFFFFFULL	/* 52: the architectural limit */
+#define PAE_HIGH_RSVD	0x7FF0000000000000ULL	/* PAE: bits 62:52 */
+#define PDPTE_RSVD	0x00000000000001E6ULL	/* PAE PDPTE: 8:5 and 2:1 */
 
 /* A paging mode. Levels count from the leaf: 1 is the page table. */
 struct walk_mode {
@@ -32,39 +40,45 @@ struct walk_mode {
 	unsigned int index_bits;	/* 10 or 9 */
 	uint64_t cr3_mask;
 	unsigned int large_levels;	/* bit L: PS at level L maps a page */
-	bool pae_pdpt;			/* top level: PAE PDPTEs (no W/U bits) */
-	unsigned int va_bits;		/* canonical width; 32: truncate */
+	unsigned int va_bits;		/* 32: wraps; more: must be canonical */
+	bool pse36;		/* PS needs CR4.PSE; frame bits 39:32 in 20:13 */
+	bool nx;		/* bit 63 is XD with EFER.NXE, else reserved */
+	bool pae_pdpt;		/* top level: PAE PDPTEs (no W/U/NX bits) */
+	uint64_t high_rsvd;	/* reserved bits above the 52-bit frame */
 };
 
 static const struct walk_mode walk_32bit = {
 	.levels = 2, .entry_size = 4, .index_bits = 10,
 	.cr3_mask = 0xFFFFF000ULL, .large_levels = 1u << 2, .va_bits = 32,
+	.pse36 = true,
 };
 static const struct walk_mode walk_pae = {
 	.levels = 3, .entry_size = 8, .index_bits = 9,
-	.cr3_mask = 0xFFFFFFE0ULL, .large_levels = 1u << 2, .pae_pdpt = true,
-	.va_bits = 32,
+	.cr3_mask = 0xFFFFFFE0ULL, .large_levels = 1u << 2, .va_bits = 32,
+	.nx = true, .pae_pdpt = true, .high_rsvd = PAE_HIGH_RSVD,
 };
 static const struct walk_mode walk_4level = {
 	.levels = 4, .entry_size = 8, .index_bits = 9,
 	.cr3_mask = 0x000FFFFFFFFFF000ULL,
-	.large_levels = (1u << 2) | (1u << 3), .va_bits = 48,
+	.large_levels = (1u << 2) | (1u << 3), .va_bits = 48, .nx = true,
 };
 static const struct walk_mode walk_5level = {
 	.levels = 5, .entry_size = 8, .index_bits = 9,
 	.cr3_mask = 0x000FFFFFFFFFF000ULL,
-	.large_levels = (1u << 2) | (1u << 3), .va_bits = 57,
+	.large_levels = (1u << 2) | (1u << 3), .va_bits = 57, .nx = true,
 };
 
 /* One walk: the mode, the guest's register facts, the reader. */
 struct walk {
 	const struct walk_mode *mode;
-	bool pse;		/* 32-bit: CR4.PSE */
+	bool pse;		/* CR4.PSE */
 	bool nxe;		/* EFER.NXE */
-	uint64_t phys_mask;	/* bits an address may have */
+	uint64_t phys_mask;	/* bits a physical address may have */
 	x86_read_entry_fn read;
 	void *ctx;
 };
+
+/* ---- Mode and address checks ------------------------------------------------ */
 
 static const struct walk_mode *
 walk_select(const struct x86_paging *pg)
@@ -72,21 +86,50 @@ walk_select(const struct x86_paging *pg)
 	bool pae = (pg->cr4 & CR4_PAE) != 0;
 	bool lma = (pg->efer & EFER_LMA) != 0;
 
-	if (lma)
+	if (lma)	/* IA-32e mode cannot run without PAE */
 		return !pae ? NULL : (pg->cr4 & CR4_LA57) ? &walk_5level :
 		    &walk_4level;
 	return pae ? &walk_pae : &walk_32bit;
 }
 
+/* Bits 63:va_bits-1 all equal. */
 static bool
 walk_canonical(const struct walk_mode *mode, gvaddr_t va)
 {
-	int64_t sva = (int64_t)(va << (64 - mode->va_bits));
+	uint64_t top = va >> (mode->va_bits - 1);
 
-	if (mode->va_bits == 32)
-		return true;
-	return (uint64_t)(sva >> (64 - mode->va_bits)) == va;
+	return top == 0 || top == (~0ULL >> (mode->va_bits - 1));
 }
+
+/*
+ * The host's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]). KVM gives it to
+ * guests unchanged, and with EPT/NPT the CPU itself checks the guest's
+ * entries against it, so it is what the guest's own accesses obey. Read
+ * once: CPUID is a costly exit when the host is itself a guest.
+ */
+static unsigned int
+walk_host_phys_bits(void)
+{
+	static atomic_uint cached;
+	unsigned int bits = atomic_load_explicit(&cached, memory_order_relaxed);
+
+	if (bits != 0)
+		return bits;
+	bits = 36;	/* the SDM's value when the leaf is missing */
+#if defined(__x86_64__) || defined(__i386__)
+	{
+		unsigned int eax, ebx, ecx, edx;
+
+		if (__get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx) &&
+		    (eax & 0xFF) >= 32 && (eax & 0xFF) <= 52)
+			bits = eax & 0xFF;
+	}
+#endif
+	atomic_store_explicit(&cached, bits, memory_order_relaxed);
+	return bits;
+}
+
+/* ---- One entry ---------------------------------------------------------------- */
 
 static unsigned int
 walk_shift(const struct walk_mode *mode, unsigned int level)
@@ -94,26 +137,27 @@ walk_shift(const struct walk_mode *mode, unsigned int level)
 	return PAGE_SHIFT + (level - 1) * mode->index_bits;
 }
 
-/* Bits of an entry at 'level' that must be zero. */
+/* The bits of an entry at 'level' that are set but must be zero. */
 static uint64_t
 walk_reserved(const struct walk *w, unsigned int level, uint64_t entry,
     bool large)
 {
 	const struct walk_mode *mode = w->mode;
+	bool pdpte = mode->pae_pdpt && level == mode->levels;
 	uint64_t rsvd;
 
-	if (mode->entry_size == 4) {
-		/* Only 4 MiB pages have reserved bits: 21, and PSE-36 room. */
+	if (mode->pse36) {
+		/* Only 4 MiB pages: bit 21, and PSE-36 room above MAXPHYADDR. */
 		if (!large)
 			return 0;
-		return (1ULL << 21) |
-		    (((~w->phys_mask) >> 32 & 0xFF) << 13);
+		return entry & ((1ULL << 21) |
+		    (((~w->phys_mask) >> 32 & 0xFF) << 13));
 	}
-	rsvd = ~w->phys_mask & 0x000FFFFFFFFFFFFFULL;
-	if (!w->nxe || (mode->pae_pdpt && level == mode->levels))
+	rsvd = (~w->phys_mask & ADDR_BITS) | mode->high_rsvd;
+	if (!w->nxe || pdpte)
 		rsvd |= PTE_NX;
-	if (mode->pae_pdpt && level == mode->levels)
-		rsvd |= 0x1E6ULL;	/* PDPTE bits 8:5 and 2:1 */
+	if (pdpte)
+		rsvd |= PDPTE_RSVD;
 	if (large)	/* between the PAT bit (12) and the frame */
 		rsvd |= ((1ULL << walk_shift(mode, level)) - 1) &
 		    ~((1ULL << (PAGE_SHIFT + 1)) - 1);
@@ -127,12 +171,12 @@ walk_frame(const struct walk *w, unsigned int level, uint64_t entry,
 {
 	uint64_t frame;
 
-	if (w->mode->entry_size == 4) {
+	if (w->mode->pse36) {
 		frame = entry & 0xFFFFF000ULL;
 		if (large)	/* PSE-36: bits 20:13 are address bits 39:32 */
 			frame = (entry & 0xFFC00000ULL) |
 			    ((entry >> 13) & 0xFFULL) << 32;
-		return frame & w->phys_mask;
+		return frame;
 	}
 	frame = entry & w->phys_mask & ~0xFFFULL;
 	if (large)
@@ -140,19 +184,22 @@ walk_frame(const struct walk *w, unsigned int level, uint64_t entry,
 	return frame;
 }
 
+/* Rights are the intersection over the levels; READ is never removed. */
 static void
 walk_restrict(const struct walk *w, unsigned int level, uint64_t entry,
     nvmm_prot_t *prot)
 {
-	bool pdpte = w->mode->pae_pdpt && level == w->mode->levels;
-
-	if (!pdpte && !(entry & PTE_W))
+	if (w->mode->pae_pdpt && level == w->mode->levels)
+		return;		/* PDPTEs carry no rights */
+	if (!(entry & PTE_W))
 		*prot &= ~(nvmm_prot_t)NVMM_PROT_WRITE;
-	if (!pdpte && !(entry & PTE_U))
+	if (!(entry & PTE_U))
 		*prot &= ~(nvmm_prot_t)NVMM_PROT_USER;
-	if (w->nxe && (entry & PTE_NX))
+	if (w->mode->nx && w->nxe && (entry & PTE_NX))
 		*prot &= ~(nvmm_prot_t)NVMM_PROT_EXEC;
 }
+
+/* ---- The walk ------------------------------------------------------------------- */
 
 static int
 walk_levels(const struct walk *w, uint64_t table, gvaddr_t va, gpaddr_t *gpa,
@@ -167,16 +214,17 @@ walk_levels(const struct walk *w, uint64_t table, gvaddr_t va, gpaddr_t *gpa,
 		uint64_t entry;
 		bool large;
 
+		/* Tables are aligned, so an entry never straddles two pages. */
 		if (w->read(w->ctx, table + ((va >> shift) & index_mask) *
 		    mode->entry_size, mode->entry_size, &entry) != 0)
 			return EFAULT;
 		if (!(entry & PTE_P))
 			return EFAULT;
-		/* PS elsewhere: reserved in 64-bit tables, ignored in 32-bit. */
+		/* PS in a 32-bit PDE means nothing without CR4.PSE. */
 		large = level > 1 && (entry & PTE_PS) &&
-		    (mode->entry_size == 8 || w->pse);
+		    (!mode->pse36 || w->pse);
 		if (large && !(mode->large_levels & (1u << level)))
-			return EFAULT;
+			return EFAULT;	/* PS is reserved at this level */
 		if (walk_reserved(w, level, entry, large) != 0)
 			return EFAULT;
 		walk_restrict(w, level, entry, prot);
@@ -193,7 +241,7 @@ int
 x86_walk(const struct x86_paging *pg, gvaddr_t gva, x86_read_entry_fn read,
     void *ctx, gpaddr_t *gpa, nvmm_prot_t *prot)
 {
-	unsigned int phys_bits = pg->phys_bits ? pg->phys_bits : 52;
+	unsigned int phys_bits = pg->phys_bits;
 	struct walk w;
 
 	if (!(pg->cr0 & CR0_PG)) {
@@ -204,12 +252,16 @@ x86_walk(const struct x86_paging *pg, gvaddr_t gva, x86_read_entry_fn read,
 	if ((w.mode = walk_select(pg)) == NULL)
 		return EFAULT;
 	if (w.mode->va_bits == 32)
-		gva &= 0xFFFFFFFFULL;
+		gva &= 0xFFFFFFFFULL;	/* linear addresses wrap at 4 GiB */
 	else if (!walk_canonical(w.mode, gva))
 		return EFAULT;
+	if (phys_bits == 0)
+		phys_bits = walk_host_phys_bits();
+	else if (phys_bits > 52)
+		phys_bits = 52;
 	w.pse = (pg->cr4 & CR4_PSE) != 0;
 	w.nxe = (pg->efer & EFER_NXE) != 0;
-	w.phys_mask = (phys_bits >= 64) ? ~0ULL : (1ULL << phys_bits) - 1;
+	w.phys_mask = (1ULL << phys_bits) - 1;
 	w.read = read;
 	w.ctx = ctx;
 	return walk_levels(&w, pg->cr3 & w.mode->cr3_mask & w.phys_mask, gva,
@@ -224,5 +276,5 @@ x86_paging_from_state(const struct nvmm_x64_state *state,
 	pg->cr3 = state->crs[NVMM_X64_CR_CR3];
 	pg->cr4 = state->crs[NVMM_X64_CR_CR4];
 	pg->efer = state->msrs[NVMM_X64_MSR_EFER];
-	pg->phys_bits = 0;
+	pg->phys_bits = 0;	/* the host's: see walk_host_phys_bits() */
 }

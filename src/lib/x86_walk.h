@@ -17,7 +17,8 @@ struct x86_paging {
 	uint64_t cr3;
 	uint64_t cr4;
 	uint64_t efer;
-	unsigned int phys_bits;	/* guest MAXPHYADDR; 0 means 52 */
+	/* Guest MAXPHYADDR; 0: the host's, which KVM gives guests. */
+	unsigned int phys_bits;
 };
 
 /*
