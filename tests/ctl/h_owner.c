@@ -4,7 +4,8 @@
  *
  *   h_owner hold <count> <nvcpus> <ram_kib> <wait>
  *	(after a byte on stdin if wait is 1) create count machines with
- *	nvcpus vCPUs and ram_kib KiB of hva_map each; print "time <t0> <t1>",
+ *	nvcpus vCPUs and ram_kib KiB of hva_map each (ram_kib may be a
+ *	comma-separated list, one size per machine); print "time <t0> <t1>",
  *	"machine <id>" per machine ("error <errno>" on failure), then
  *	"ready <pid>"; live until stdin reaches EOF.
  *   h_owner info <machid> root|user
@@ -88,7 +89,7 @@ cmd_hold(char **argv)
 {
 	unsigned int count = (unsigned int)atoi(argv[0]);
 	unsigned int nvcpus = (unsigned int)atoi(argv[1]);
-	size_t ram_kib = (size_t)atol(argv[2]);
+	const char *ram = argv[2];
 	struct nvmm_machine mach;
 	time_t t0, t1;
 	char go;
@@ -100,6 +101,10 @@ cmd_hold(char **argv)
 		return 1;
 	t0 = time(NULL);
 	for (unsigned int i = 0; i < count; i++) {
+		size_t ram_kib = (size_t)strtoul(ram, (char **)&ram, 10);
+
+		if (*ram == ',')
+			ram++;
 		if ((error = make_machine(&mach, nvcpus, ram_kib)) != 0)
 			say("error %d", error);
 		else
