@@ -97,6 +97,23 @@ run_adopt_thread(struct kvmx86_vcpu *cpu)
 /* ---- Entering KVM -------------------------------------------------------------- */
 
 /*
+ * A thread that blocks the kick signal takes it only inside KVM_RUN (the
+ * vCPU's signal mask): KVM returns, but the signal stays pending and would
+ * end every later KVM_RUN at once. Consume it, as QEMU does.
+ */
+static void
+run_eat_kicks(void)
+{
+	static const struct timespec zero = { 0, 0 };
+	sigset_t kick;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, kvmx86_host.kick_signal);
+	while (sigtimedwait(&kick, NULL, &zero) > 0)
+		continue;
+}
+
+/*
  * One KVM_RUN, honouring a stop requested before or during it. *entered
  * tells whether KVM saw the run (and so finished any pending operation).
  */
@@ -118,6 +135,8 @@ run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 		error = errno;
 	atomic_store(&cpu->running, 0);
 	*entered = true;
+	if (error == EINTR)
+		run_eat_kicks();
 	return error;
 }
 
