@@ -44,8 +44,8 @@ init_hint(int error)
 		if (stat(KVM_DEVICE, &st) == -1)
 			return "KVM not available: load kvm_intel/kvm_amd, "
 			    "or enable virtualization";
-		return KVM_DEVICE " lacks a feature NVMM needs (user-space "
-		    "MSR exits, MSR filters): use Linux 5.10 or later";
+		return KVM_DEVICE " lacks what NVMM needs, such as user-space "
+		    "MSR exits and MSR filters: use Linux 5.10 or later";
 	case EACCES:
 	case EPERM:
 		return "cannot open " KVM_DEVICE ": add your user to group "
