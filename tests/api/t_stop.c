@@ -266,7 +266,7 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(2 * 4 + 7 + 2 + 2);
+	t_plan(3 * 4 + 7 + 2 + 2);
 	watchdog_start();
 
 	t_vm_create(&vm, 0);
@@ -275,6 +275,8 @@ main(void)
 	t_vm_long_mode(&vm, SPIN_GPA, 0x8000);
 
 	stop_from_thread(false, "stop from another thread");
+	/* A new thread may get the old one's pthread_t: still a new thread. */
+	stop_from_thread(false, "the same from a second, new thread");
 	stop_before_run();
 	stop_from_sigalrm();
 	stop_from_sigusr1();

@@ -73,7 +73,7 @@ struct kvmx86_vcpu {
 	/* Kicks: who runs the vCPU, and whether it is inside KVM_RUN. */
 	atomic_int running;
 	atomic_int tid;
-	pthread_t runner;
+	uint64_t runner;	/* run.c's serial of that thread */
 	bool has_runner;
 };
 

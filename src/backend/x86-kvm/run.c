@@ -68,6 +68,21 @@ kvmx86_kick(struct fe_vcpu *v)
 		    kvmx86_host.kick_signal);
 }
 
+/*
+ * Which thread this is. Not pthread_self(): a new thread often gets the
+ * pthread_t of one that was joined, and kicks would go to the dead one.
+ */
+static uint64_t
+run_thread_serial(void)
+{
+	static atomic_uint_fast64_t next = 1;
+	static __thread uint64_t serial;
+
+	if (serial == 0)
+		serial = atomic_fetch_add(&next, 1);
+	return serial;
+}
+
 /* The first run on a thread: record it and let kicks through KVM_RUN. */
 static int
 run_adopt_thread(struct kvmx86_vcpu *cpu)
@@ -76,10 +91,10 @@ run_adopt_thread(struct kvmx86_vcpu *cpu)
 		struct kvm_signal_mask hdr;
 		uint8_t set[8];
 	} mask;
-	pthread_t self = pthread_self();
+	uint64_t self = run_thread_serial();
 	sigset_t cur;
 
-	if (cpu->has_runner && pthread_equal(self, cpu->runner))
+	if (cpu->has_runner && self == cpu->runner)
 		return 0;
 	if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
 		return EINVAL;
