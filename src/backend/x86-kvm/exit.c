@@ -38,29 +38,31 @@ exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	const struct kvm_run *run = cpu->run;
 	struct nvmm_x86_exit_io *io = &exit->u.io;
 	struct kvmx86_insn insn;
+	uint64_t rip = run->s.regs.regs.rip;
+	size_t len;
 
 	exit->reason = NVMM_VCPU_EXIT_IO;
 	io->in = (run->io.direction == KVM_EXIT_IO_IN);
 	io->port = run->io.port;
 	io->operand_size = run->io.size;
-	if (kvmx86_fetch_insn(cpu, &insn) == 0) {
+	if (kvmx86_fetch_io_insn(cpu, &insn, &rip, &len) == 0) {
 		io->str = (insn.opcode & 0xFC) == 0x6C;		/* INS, OUTS */
 		io->rep = io->str && insn.rep;
 		io->address_size = insn.address_size;
 		/* As NVMM: INS writes through ES, OUTS reads DS or override. */
 		io->seg = !io->str ? -1 : io->in ? NVMM_X64_SEG_ES :
 		    insn.seg >= 0 ? insn.seg : NVMM_X64_SEG_DS;
-		/* IN/OUT imm8 (E4-E7) carry one more byte. */
-		io->npc = run->s.regs.regs.rip + insn.len + 1 +
-		    ((insn.opcode & 0xF4) == 0xE4);
+		io->npc = rip + len;
 	} else {
 		/* The code is not in guest RAM: say what KVM told us. */
 		io->str = io->rep = (run->io.count > 1);
 		io->seg = -1;
 		io->address_size = 0;
-		io->npc = run->s.regs.regs.rip;
+		io->npc = rip;
 	}
 	exit_pending(cpu, KVMX86_PENDING_IO);
+	/* NVMM's RIP is on the instruction, even where KVM is past an OUT. */
+	cpu->exit_regs.rip = rip;
 }
 
 static void

@@ -6,6 +6,10 @@
  * io.seg, io.address_size, npc). They are read here from guest memory at
  * CS:RIP through the page walker. This is a prefix scan, not a decoder:
  * KVM itself emulates the instruction.
+ *
+ * An OUT exit may come with RIP already past the instruction: KVM's
+ * emulator finishes a non-REP OUTS before exiting, and some hosts do the
+ * same for plain OUT. The I/O instruction is then found ending at RIP.
  */
 #include <errno.h>
 #include <string.h>
@@ -80,6 +84,7 @@ insn_scan(const uint8_t *b, size_t n, bool long64, bool def32,
 
 	insn->seg = -1;
 	insn->rep = false;
+	insn->opsize = false;
 	for (i = 0; i < n; i++) {
 		int seg = insn_segment(b[i]);
 
@@ -87,9 +92,11 @@ insn_scan(const uint8_t *b, size_t n, bool long64, bool def32,
 			insn->seg = (int8_t)seg;
 		else if (b[i] == 0x67)
 			addr_override = true;
+		else if (b[i] == 0x66)
+			insn->opsize = true;
 		else if (b[i] == 0xF2 || b[i] == 0xF3)
 			insn->rep = true;
-		else if (b[i] != 0x66 && b[i] != 0xF0 &&
+		else if (b[i] != 0xF0 &&
 		    !(long64 && (b[i] & 0xF0) == 0x40))
 			break;
 	}
@@ -103,27 +110,144 @@ insn_scan(const uint8_t *b, size_t n, bool long64, bool def32,
 		insn->address_size = addr_override ? 4 : 2;
 }
 
+/* Paging and code-segment facts of the current exit. */
+static void
+insn_mode(const struct kvmx86_vcpu *cpu, struct x86_paging *pg, bool *long64,
+    bool *def32)
+{
+	const struct kvm_sregs *sr = &cpu->run->s.regs.sregs;
+
+	memset(pg, 0, sizeof(*pg));
+	pg->cr0 = sr->cr0;
+	pg->cr3 = sr->cr3;
+	pg->cr4 = sr->cr4;
+	pg->efer = sr->efer;
+	*long64 = (sr->efer & EFER_LMA) && sr->cs.l;
+	*def32 = sr->cs.db;
+}
+
+static uint64_t
+insn_linear(const struct kvmx86_vcpu *cpu, uint64_t rip, bool long64)
+{
+	return long64 ? rip :
+	    (cpu->run->s.regs.sregs.cs.base + rip) & 0xFFFFFFFFULL;
+}
+
+static size_t
+insn_copy_locked(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
+    uint64_t lin, uint8_t *buf, size_t len)
+{
+	size_t n;
+
+	pthread_mutex_lock(&cpu->mach->maps_lock);
+	n = insn_copy(cpu->mach, pg, lin, buf, len);
+	pthread_mutex_unlock(&cpu->mach->maps_lock);
+	return n;
+}
+
 int
 kvmx86_fetch_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn)
 {
-	const struct kvm_sregs *sr = &cpu->run->s.regs.sregs;
-	uint64_t rip = cpu->run->s.regs.regs.rip;
-	bool long64 = (sr->efer & EFER_LMA) && sr->cs.l;
-	struct x86_paging pg = {
-		.cr0 = sr->cr0, .cr3 = sr->cr3, .cr4 = sr->cr4, .efer = sr->efer,
-	};
+	struct x86_paging pg;
 	uint8_t bytes[INSN_MAX];
-	uint64_t lin;
+	bool long64, def32;
 	size_t n;
 
-	lin = long64 ? rip : (sr->cs.base + rip) & 0xFFFFFFFFULL;
-	pthread_mutex_lock(&cpu->mach->maps_lock);
-	n = insn_copy(cpu->mach, &pg, lin, bytes, sizeof(bytes));
-	pthread_mutex_unlock(&cpu->mach->maps_lock);
+	insn_mode(cpu, &pg, &long64, &def32);
+	n = insn_copy_locked(cpu, &pg,
+	    insn_linear(cpu, cpu->run->s.regs.regs.rip, long64), bytes,
+	    sizeof(bytes));
 	if (n == 0)
 		return EFAULT;
-	insn_scan(bytes, n, long64, sr->cs.db, insn);
+	insn_scan(bytes, n, long64, def32, insn);
 	if (insn->len >= n)
 		return EFAULT;	/* no opcode within what we could read */
 	return 0;
+}
+
+/* ---- The I/O instruction behind an IO exit ---------------------------------------- */
+
+/*
+ * Whether b[0..n) starts with an IN/OUT/INS/OUTS doing the access KVM
+ * reports (direction, size, port); *len is then its length.
+ */
+static bool
+insn_io_matches(const struct kvmx86_vcpu *cpu, const uint8_t *b, size_t n,
+    bool long64, bool def32, struct kvmx86_insn *insn, size_t *len)
+{
+	const struct kvm_run *run = cpu->run;
+	bool def16 = !long64 && !def32;
+	unsigned int size;
+	uint8_t op;
+
+	insn_scan(b, n, long64, def32, insn);
+	if (insn->len >= n)
+		return false;
+	op = insn->opcode;
+	if ((op & 0xF4) != 0xE4 && (op & 0xFC) != 0x6C)
+		return false;	/* not E4-E7, EC-EF, 6C-6F */
+	size = !(op & 1) ? 1 : insn->opsize == def16 ? 4 : 2;
+	if (((op & 0x02) == 0) != (run->io.direction == KVM_EXIT_IO_IN) ||
+	    size != run->io.size)
+		return false;
+	if ((op & 0xFC) == 0xE4) {	/* imm8 port */
+		*len = insn->len + 2u;
+		return *len <= n && b[insn->len + 1] == run->io.port;
+	}
+	*len = insn->len + 1u;
+	return (run->s.regs.regs.rdx & 0xFFFF) == run->io.port;
+}
+
+/*
+ * The OUT that ends at RIP: the longest run of prefixes that still
+ * decodes to the reported access (a REP OUTS never gets here: KVM keeps
+ * RIP on it until the count is done).
+ */
+static int
+insn_io_behind(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
+    bool long64, bool def32, struct kvmx86_insn *insn, uint64_t *start,
+    size_t *len)
+{
+	uint64_t rip = cpu->run->s.regs.regs.rip;
+	uint64_t end = insn_linear(cpu, rip, long64);
+	uint8_t bytes[INSN_MAX];
+	size_t w = rip < INSN_MAX ? (size_t)rip : INSN_MAX;
+
+	/* The bytes before RIP, or those in its page if the one before is out. */
+	if (w > 0 && insn_copy_locked(cpu, pg, end - w, bytes, w) != w) {
+		w = ((end - 1) & 4095) + 1 < w ? ((end - 1) & 4095) + 1 : w;
+		if (insn_copy_locked(cpu, pg, end - w, bytes, w) != w)
+			return EFAULT;
+	}
+	for (size_t l = w; l > 0; l--) {
+		if (insn_io_matches(cpu, bytes + w - l, l, long64, def32,
+		    insn, len) && *len == l &&
+		    !((insn->opcode & 0xFC) == 0x6C && insn->rep)) {
+			*start = rip - l;
+			return 0;
+		}
+	}
+	return EFAULT;
+}
+
+int
+kvmx86_fetch_io_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn,
+    uint64_t *start, size_t *len)
+{
+	uint64_t rip = cpu->run->s.regs.regs.rip;
+	struct x86_paging pg;
+	uint8_t bytes[INSN_MAX];
+	bool long64, def32;
+	size_t n;
+
+	insn_mode(cpu, &pg, &long64, &def32);
+	n = insn_copy_locked(cpu, &pg, insn_linear(cpu, rip, long64), bytes,
+	    sizeof(bytes));
+	if (insn_io_matches(cpu, bytes, n, long64, def32, insn, len)) {
+		*start = rip;
+		return 0;
+	}
+	if (cpu->run->io.direction != KVM_EXIT_IO_OUT)
+		return EFAULT;
+	return insn_io_behind(cpu, &pg, long64, def32, insn, start, len);
 }

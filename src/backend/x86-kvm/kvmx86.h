@@ -108,13 +108,17 @@ void kvmx86_exitstate(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
 /* insn.c */
 struct kvmx86_insn {
-	uint8_t len;		/* total length, prefixes included */
+	uint8_t len;		/* legacy and REX prefixes */
 	uint8_t opcode;		/* first opcode byte after prefixes */
 	int8_t seg;		/* segment override, -1 if none */
 	bool rep;
+	bool opsize;		/* 0x66 */
 	uint8_t address_size;
 };
 int kvmx86_fetch_insn(struct kvmx86_vcpu *, struct kvmx86_insn *);
+/* The instruction of an IO exit: its RIP (at or before the exit's) and length. */
+int kvmx86_fetch_io_insn(struct kvmx86_vcpu *, struct kvmx86_insn *,
+    uint64_t *start, size_t *len);
 
 /* exit.c */
 void kvmx86_exit_translate(struct kvmx86_vcpu *, int run_error,

@@ -380,9 +380,14 @@ kvmx86_getstate(struct fe_vcpu *v)
 	    (error = kvmx86_complete(cpu)) != 0)
 		return error;
 	error = kvmx86_state_get(cpu, comm->state_wanted, &comm->state);
-	if (error == 0)
-		comm->state_cached |= comm->state_wanted;
-	return error;
+	if (error != 0)
+		return error;
+	/* An unserved OUT KVM already stepped over: NVMM shows it at RIP. */
+	if (cpu->pending == KVMX86_PENDING_IO && !cpu->served &&
+	    (comm->state_wanted & NVMM_X64_STATE_GPRS))
+		comm->state.gprs[NVMM_X64_GPR_RIP] = cpu->exit_regs.rip;
+	comm->state_cached |= comm->state_wanted;
+	return 0;
 }
 
 int
