@@ -27,6 +27,9 @@ int fe_vcpu_create(const struct nvmm_machine *, nvmm_cpuid_t,
 int fe_vcpu_destroy(const struct nvmm_machine *, const struct nvmm_vcpu *);
 int fe_vcpu_configure(const struct nvmm_machine *, const struct nvmm_vcpu *,
     uint64_t, void *);
+/* A CPUID leaf as the guest sees it; ENOTSUP if the backend cannot say. */
+int fe_vcpu_cpuid(const struct nvmm_machine *, const struct nvmm_vcpu *,
+    uint32_t leaf, uint32_t index, uint32_t regs[4]);
 
 /*
  * The vCPU's comm page, after validating the handles. Only the owning

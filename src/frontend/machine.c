@@ -501,6 +501,25 @@ fe_vcpu_configure(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	return error;
 }
 
+int
+fe_vcpu_cpuid(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    uint32_t leaf, uint32_t index, uint32_t regs[4])
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	if (fe_impl->vcpu_cpuid == NULL)
+		return ENOTSUP;
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_cpuid(v, leaf, index, regs);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
 /* ---- State, run, stop ------------------------------------------------------------------- */
 
 int

@@ -118,6 +118,13 @@ struct nvmm_impl {
 	int (*vcpu_create)(struct fe_machine *, struct fe_vcpu *);
 	void (*vcpu_destroy)(struct fe_machine *, struct fe_vcpu *);
 	int (*vcpu_configure)(struct fe_vcpu *, uint64_t, void *);
+	/*
+	 * A CPUID leaf as the guest will see it (policy and the emulator's
+	 * masks applied): EAX, EBX, ECX, EDX. Optional; the page walker
+	 * takes the guest's MAXPHYADDR and 1 GiB page support from it.
+	 */
+	int (*vcpu_cpuid)(struct fe_vcpu *, uint32_t leaf, uint32_t index,
+	    uint32_t regs[4]);
 
 	/* Copy the classes in comm->state_wanted into comm->state. */
 	int (*vcpu_getstate)(struct fe_vcpu *);

@@ -3,15 +3,11 @@
  * descriptor per paging mode (32-bit, PAE, 4-level, 5-level), following the
  * architecture rather than NVMM's shortcuts: 4 KiB PTEs may use the PAT bit,
  * 32-bit PDEs ignore PS without CR4.PSE, PSE-36 high bits are honoured, and
- * reserved bits fault.
+ * reserved bits fault, up to the guest's MAXPHYADDR and 1 GiB page support
+ * as its CPUID states them.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 
 #include "x86_walk.h"
 
@@ -21,6 +17,7 @@
 #define CR4_LA57	(1ULL << 12)
 #define EFER_LMA	(1ULL << 10)
 #define EFER_NXE	(1ULL << 11)
+#define CPUID_PAGE1GB	(1u << 26)	/* 0x80000001 EDX */
 
 #define PTE_P		(1ULL << 0)
 #define PTE_W		(1ULL << 1)
@@ -29,7 +26,7 @@
 #define PTE_NX		(1ULL << 63)
 
 #define PAGE_SHIFT	12
-#define ADDR_BITS	0x000FFFFFFFFFFFFFULL	/* 52: the architectural limit */
+#define ADDR_BITS	0x000FFFFFFFFFFFFFULL	/* 52: the architecture's */
 #define PAE_HIGH_RSVD	0x7FF0000000000000ULL	/* PAE: bits 62:52 */
 #define PDPTE_RSVD	0x00000000000001E6ULL	/* PAE PDPTE: 8:5 and 2:1 */
 
@@ -41,7 +38,7 @@ struct walk_mode {
 	uint64_t cr3_mask;
 	unsigned int large_levels;	/* bit L: PS at level L maps a page */
 	unsigned int va_bits;		/* 32: wraps; more: must be canonical */
-	bool pse36;		/* PS needs CR4.PSE; frame bits 39:32 in 20:13 */
+	bool pse36;		/* PS needs CR4.PSE; bits 20:13 = 39:32 */
 	bool nx;		/* bit 63 is XD with EFER.NXE, else reserved */
 	bool pae_pdpt;		/* top level: PAE PDPTEs (no W/U/NX bits) */
 	uint64_t high_rsvd;	/* reserved bits above the 52-bit frame */
@@ -71,6 +68,7 @@ static const struct walk_mode walk_5level = {
 /* One walk: the mode, the guest's register facts, the reader. */
 struct walk {
 	const struct walk_mode *mode;
+	unsigned int large_levels;	/* the mode's, less what CPUID lacks */
 	bool pse;		/* CR4.PSE */
 	bool nxe;		/* EFER.NXE */
 	uint64_t phys_mask;	/* bits a physical address may have */
@@ -101,34 +99,6 @@ walk_canonical(const struct walk_mode *mode, gvaddr_t va)
 	return top == 0 || top == (~0ULL >> (mode->va_bits - 1));
 }
 
-/*
- * The host's MAXPHYADDR (CPUID 0x80000008 EAX[7:0]). KVM gives it to
- * guests unchanged, and with EPT/NPT the CPU itself checks the guest's
- * entries against it, so it is what the guest's own accesses obey. Read
- * once: CPUID is a costly exit when the host is itself a guest.
- */
-static unsigned int
-walk_host_phys_bits(void)
-{
-	static atomic_uint cached;
-	unsigned int bits = atomic_load_explicit(&cached, memory_order_relaxed);
-
-	if (bits != 0)
-		return bits;
-	bits = 36;	/* the SDM's value when the leaf is missing */
-#if defined(__x86_64__) || defined(__i386__)
-	{
-		unsigned int eax, ebx, ecx, edx;
-
-		if (__get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx) &&
-		    (eax & 0xFF) >= 32 && (eax & 0xFF) <= 52)
-			bits = eax & 0xFF;
-	}
-#endif
-	atomic_store_explicit(&cached, bits, memory_order_relaxed);
-	return bits;
-}
-
 /* ---- One entry ---------------------------------------------------------------- */
 
 static unsigned int
@@ -147,7 +117,7 @@ walk_reserved(const struct walk *w, unsigned int level, uint64_t entry,
 	uint64_t rsvd;
 
 	if (mode->pse36) {
-		/* Only 4 MiB pages: bit 21, and PSE-36 room above MAXPHYADDR. */
+		/* 4 MiB pages only: bit 21, and PSE-36 bits past MAXPHYADDR. */
 		if (!large)
 			return 0;
 		return entry & ((1ULL << 21) |
@@ -223,7 +193,7 @@ walk_levels(const struct walk *w, uint64_t table, gvaddr_t va, gpaddr_t *gpa,
 		/* PS in a 32-bit PDE means nothing without CR4.PSE. */
 		large = level > 1 && (entry & PTE_PS) &&
 		    (!mode->pse36 || w->pse);
-		if (large && !(mode->large_levels & (1u << level)))
+		if (large && !(w->large_levels & (1u << level)))
 			return EFAULT;	/* PS is reserved at this level */
 		if (walk_reserved(w, level, entry, large) != 0)
 			return EFAULT;
@@ -255,10 +225,11 @@ x86_walk(const struct x86_paging *pg, gvaddr_t gva, x86_read_entry_fn read,
 		gva &= 0xFFFFFFFFULL;	/* linear addresses wrap at 4 GiB */
 	else if (!walk_canonical(w.mode, gva))
 		return EFAULT;
-	if (phys_bits == 0)
-		phys_bits = walk_host_phys_bits();
-	else if (phys_bits > 52)
+	if (phys_bits == 0 || phys_bits > 52)
 		phys_bits = 52;
+	w.large_levels = w.mode->large_levels;
+	if (pg->no_page1gb)
+		w.large_levels &= ~(1u << 3);
 	w.pse = (pg->cr4 & CR4_PSE) != 0;
 	w.nxe = (pg->efer & EFER_NXE) != 0;
 	w.phys_mask = (1ULL << phys_bits) - 1;
@@ -276,5 +247,14 @@ x86_paging_from_state(const struct nvmm_x64_state *state,
 	pg->cr3 = state->crs[NVMM_X64_CR_CR3];
 	pg->cr4 = state->crs[NVMM_X64_CR_CR4];
 	pg->efer = state->msrs[NVMM_X64_MSR_EFER];
-	pg->phys_bits = 0;	/* the host's: see walk_host_phys_bits() */
+	pg->phys_bits = 0;
+	pg->no_page1gb = false;
+}
+
+void
+x86_paging_limits(struct x86_paging *pg, uint32_t ext1_edx, uint32_t ext8_eax)
+{
+	/* Without leaf 0x80000008 the SDM's MAXPHYADDR is 36. */
+	pg->phys_bits = (ext8_eax & 0xFF) ? (ext8_eax & 0xFF) : 36;
+	pg->no_page1gb = !(ext1_edx & CPUID_PAGE1GB);
 }

@@ -6,6 +6,7 @@
 #ifndef NVMM_X86_WALK_H
 #define NVMM_X86_WALK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,8 +18,12 @@ struct x86_paging {
 	uint64_t cr3;
 	uint64_t cr4;
 	uint64_t efer;
-	/* Guest MAXPHYADDR; 0: the host's, which KVM gives guests. */
-	unsigned int phys_bits;
+	/*
+	 * What the guest's CPUID allows (x86_paging_limits()). Zero means
+	 * unknown, and the walk is lenient: 52 address bits, 1 GiB pages.
+	 */
+	unsigned int phys_bits;		/* MAXPHYADDR */
+	bool no_page1gb;		/* PS in a PDPTE is reserved */
 };
 
 /*
@@ -34,5 +39,8 @@ int x86_walk(const struct x86_paging *, gvaddr_t, x86_read_entry_fn, void *ctx,
 
 /* The paging registers of a vCPU state (CRS and MSRS must be valid). */
 void x86_paging_from_state(const struct nvmm_x64_state *, struct x86_paging *);
+/* The limits from the guest's CPUID: 0x80000001 EDX and 0x80000008 EAX. */
+void x86_paging_limits(struct x86_paging *, uint32_t ext1_edx,
+    uint32_t ext8_eax);
 
 #endif /* NVMM_X86_WALK_H */

@@ -217,6 +217,50 @@ static const struct wt_case cases[] = {
 
 #define NCASES	(sizeof(cases) / sizeof(cases[0]))
 
+/*
+ * The same walks once the emulator has narrowed the guest's CPUID to 40
+ * address bits and no 1 GiB pages: the walker follows what the guest is
+ * told, as the guest's own walks do.
+ */
+static const struct wt_case narrowed[] = {
+	{ "bit 40 reserved at MAXPHYADDR 40", M_L4, G64, 1,
+	    FRAME | PWU | 1ULL << 40, .err = EFAULT },
+	{ "bit 39 is an address bit", M_L4, G64, 1, FRAME | PWU | 1ULL << 39,
+	    .gpa = WANT | 1ULL << 39, .prot = ALL_ },
+	{ "PML4 above MAXPHYADDR 40", M_L4, G64, 1, FRAME | PWU,
+	    .table[4] = 1ULL << 40, .err = EFAULT },
+	{ "1G page without Page1GB", M_L4, 0x0000123452345678ULL, 3,
+	    0x40000000 | PWU | PS, .err = EFAULT },
+	{ "1G page without Page1GB", M_L5, 0x00ABCDEF52345678ULL, 3,
+	    0x40000000 | PWU | PS, .err = EFAULT },
+	{ "2M page", M_L4, 0x0000123440123456ULL, 2, 0x1E00000 | PWU | PS,
+	    .gpa = 0x1F23456, .prot = ALL_ },
+	{ "2M page", M_PAE, 0x40312345, 2, 0x1E00000 | PWU | PS,
+	    .gpa = 0x1F12345, .prot = ALL_ },
+};
+
+#define NNARROWED	(sizeof(narrowed) / sizeof(narrowed[0]))
+
+/* 1 GiB pages once the emulator has set Page1GB, whatever the host has. */
+static const struct wt_case page1gb[] = {
+	{ "1G page with Page1GB", M_L4, 0x0000123452345678ULL, 3,
+	    0x1240000000ULL | PWU | PS, .gpa = 0x1252345678ULL, .prot = ALL_ },
+	{ "1G page, PAT bit", M_L4, 0x0000123452345678ULL, 3,
+	    0x1240000000ULL | PWU | PS | PATL, .gpa = 0x1252345678ULL,
+	    .prot = ALL_ },
+	{ "1G page, read-only supervisor", M_L4, 0x0000123452345678ULL, 3,
+	    0x1240000000ULL | P | PS | NX, .gpa = 0x1252345678ULL,
+	    .prot = R_ },
+	{ "1G page, bit 29 reserved", M_L4, 0x0000123452345678ULL, 3,
+	    0x1240000000ULL | PWU | PS | 1ULL << 29, .err = EFAULT },
+	{ "1G page with Page1GB", M_L5, 0x00ABCDEF52345678ULL, 3,
+	    0x40000000 | PWU | PS, .gpa = 0x52345678, .prot = ALL_ },
+	{ "PDPTE PS still reserved", M_PAE, GPAE, 1, FRAME | PWU,
+	    .flags[3] = P | PS, .err = EFAULT },
+};
+
+#define NPAGE1GB	(sizeof(page1gb) / sizeof(page1gb[0]))
+
 /* Argument checks of the entry point itself. */
 static void
 check_args(struct wt_vm *w)
@@ -234,22 +278,79 @@ check_args(struct wt_vm *w)
 	    "unknown vCPU: -1");
 }
 
+static void
+run_cases(struct wt_vm *w, const struct wt_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		gpaddr_t root = wt_build(w, &c[i]);
+
+		wt_set_paging(w, &c[i], root);
+		wt_check_walk(w, &c[i]);
+	}
+}
+
+/* Before the vCPU's first run: KVM takes CPUID only then. */
+static void
+force_page1gb(struct wt_vm *w)
+{
+	struct nvmm_vcpu_conf_cpuid gb = {
+		.mask = 1, .leaf = 0x80000001,
+		.u.mask = { .set = { .edx = 1u << 26 } },
+	};
+
+	T_CHECK(nvmm_vcpu_configure(&w->vm.mach, &w->vm.vcpu,
+	    NVMM_VCPU_CONF_CPUID, &gb));
+	w->page1gb = true;
+}
+
+static void
+narrow_cpuid(struct wt_vm *w)
+{
+	struct nvmm_vcpu_conf_cpuid phys = {
+		.mask = 1, .leaf = 0x80000008,
+		/* NVMM wants set and del apart: del the other bits. */
+		.u.mask = { .set = { .eax = 40 },
+		    .del = { .eax = 0xFF & ~40 } },
+	};
+	struct nvmm_vcpu_conf_cpuid gb = {
+		.mask = 1, .leaf = 0x80000001,
+		.u.mask = { .del = { .edx = 1u << 26 } },
+	};
+
+	T_CHECK(nvmm_vcpu_configure(&w->vm.mach, &w->vm.vcpu,
+	    NVMM_VCPU_CONF_CPUID, &phys));
+	T_CHECK(nvmm_vcpu_configure(&w->vm.mach, &w->vm.vcpu,
+	    NVMM_VCPU_CONF_CPUID, &gb));
+	w->maxphy = 40;
+	w->page1gb = false;
+}
+
 int
 main(void)
 {
 	struct wt_vm w;
 
 	t_require_nvmm();
-	t_plan(NCASES + 3);
+	t_plan(NCASES + 3 + NNARROWED + 1 + NPAGE1GB);
 	wt_vm_create(&w);
-	t_diag("host MAXPHYADDR %u", w.maxphy);
-	for (size_t i = 0; i < NCASES; i++) {
-		gpaddr_t root = wt_build(&w, &cases[i]);
-
-		wt_set_paging(&w, &cases[i], root);
-		wt_check_walk(&w, &cases[i]);
-	}
+	wt_probe_cpuid(&w);
+	t_diag("guest MAXPHYADDR %u, 1 GiB pages %s", w.maxphy,
+	    w.page1gb ? "yes" : "no");
+	run_cases(&w, cases, NCASES);
 	check_args(&w);
+	t_vm_destroy(&w.vm);
+
+	wt_vm_create(&w);
+	narrow_cpuid(&w);
+	run_cases(&w, narrowed, NNARROWED);
+	wt_probe_cpuid(&w);
+	t_ok(w.maxphy == 40 && !w.page1gb,
+	    "the guest itself sees MAXPHYADDR 40 and no Page1GB");
+	t_vm_destroy(&w.vm);
+
+	wt_vm_create(&w);
+	force_page1gb(&w);
+	run_cases(&w, page1gb, NPAGE1GB);
 	t_vm_destroy(&w.vm);
 	return t_done();
 }

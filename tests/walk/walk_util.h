@@ -18,7 +18,7 @@
 #define PS		0x080ULL
 #define PAT4K		0x080ULL	/* PAT bit of a 4 KiB PTE */
 #define PATL		0x1000ULL	/* PAT bit of a large page */
-#define NP		0x200ULL	/* not present: only an ignored bit set */
+#define NP		0x200ULL	/* not present (an ignored bit set) */
 #define NX		(1ULL << 63)
 
 #define R_		NVMM_PROT_READ
@@ -36,6 +36,7 @@
 #define WT_END_AREA	0x40000000ULL	/* 2 pages, read-only area */
 #define WT_END_SIZE	0x2000u
 #define WT_UNMAPPED	0x20000000ULL	/* no area here */
+#define WT_CPUID_CODE	0x13000ULL	/* the CPUID probe guest */
 
 /* ---- Modes ---------------------------------------------------------------------- */
 
@@ -75,7 +76,7 @@ struct wt_case {
 	gvaddr_t gva;
 	unsigned int leaf;		/* level of the leaf entry */
 	uint64_t entry;			/* the leaf entry, verbatim */
-	uint64_t flags[6];		/* non-leaf entries by level; 0: P|W|U */
+	uint64_t flags[6];		/* upper entries by level; 0: P|W|U */
 	gpaddr_t table[6];		/* where level L's table is; 0: pool */
 	enum wt_hibit hi;
 	unsigned int hi_level;
@@ -87,11 +88,15 @@ struct wt_case {
 struct wt_vm {
 	struct t_vm vm;
 	uint8_t *end_area;
-	unsigned int maxphy;		/* host MAXPHYADDR, as KVM reports it */
+	/* The guest's CPUID: MAXPHYADDR and 1 GiB pages. */
+	unsigned int maxphy;
+	bool page1gb;
 	gpaddr_t pool_next;
 };
 
 void wt_vm_create(struct wt_vm *);
+/* Run CPUID in the guest (long mode) and note its paging limits. */
+void wt_probe_cpuid(struct wt_vm *);
 /* Wipe the pool, plant the case's tables; returns the root table. */
 gpaddr_t wt_build(struct wt_vm *, const struct wt_case *);
 /* Write one entry of esize bytes (nothing if gpa is not test memory). */
@@ -101,6 +106,8 @@ unsigned int wt_index(const struct wt_mode *, unsigned int level, gvaddr_t);
 /* CR0, CR3, CR4 and EFER of the case's mode, through setstate. */
 void wt_set_paging(struct wt_vm *, const struct wt_case *, gpaddr_t root);
 gpaddr_t wt_want_gpa(const struct wt_vm *, const struct wt_case *);
+/* A 1 GiB page without CPUID Page1GB: PS in the PDPTE is reserved. */
+bool wt_no_1g(const struct wt_vm *, const struct wt_case *);
 /* nvmm_gva_to_gpa() against the case's expectation: one TAP line. */
 bool wt_check_walk(struct wt_vm *, const struct wt_case *);
 

@@ -294,6 +294,44 @@ kvmx86_cpuid_install(struct kvmx86_vcpu *cpu, unsigned int nvcpus)
 	return error;
 }
 
+/* ---- One leaf, for the library (the page walker's limits) ------------------------------ */
+
+/* A leaf as kvmx86_cpuid_install() gives it (the hypervisor leaf aside). */
+int
+kvmx86_cpuid_leaf(struct fe_vcpu *v, uint32_t leaf, uint32_t index,
+    uint32_t regs[4])
+{
+	const struct kvm_cpuid2 *host = kvmx86_host.supported;
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+
+	memset(regs, 0, 4 * sizeof(regs[0]));
+	for (uint32_t i = 0; i < host->nent; i++) {
+		struct kvm_cpuid_entry2 e = host->entries[i];
+
+		if (e.function != leaf || ((e.flags &
+		    KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e.index != index))
+			continue;
+		if (cpuid_filter(&e, cpu->cpuid, cpu->mach->nvcpus)) {
+			for (int r = EAX; r <= EDX; r++)
+				regs[r] = *cpuid_reg(&e, (enum cpuid_reg)r);
+		}
+		break;
+	}
+	for (unsigned int i = 0; i < cpu->ncpuid_conf; i++) {
+		const struct nvmm_vcpu_conf_cpuid *c = &cpu->cpuid_conf[i];
+		const uint32_t set[4] = { c->u.mask.set.eax, c->u.mask.set.ebx,
+		    c->u.mask.set.ecx, c->u.mask.set.edx };
+		const uint32_t del[4] = { c->u.mask.del.eax, c->u.mask.del.ebx,
+		    c->u.mask.del.ecx, c->u.mask.del.edx };
+
+		if (c->leaf != leaf)
+			continue;
+		for (int r = EAX; r <= EDX; r++)
+			regs[r] = (regs[r] & ~del[r]) | set[r];
+	}
+	return 0;
+}
+
 /* ---- NVMM_VCPU_CONF_CPUID ------------------------------------------------------------ */
 
 int

@@ -346,6 +346,7 @@ kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
 	.vcpu_create = kvmx86_vcpu_create,				\
 	.vcpu_destroy = kvmx86_vcpu_destroy,				\
 	.vcpu_configure = kvmx86_vcpu_configure,			\
+	.vcpu_cpuid = kvmx86_cpuid_leaf,				\
 	.vcpu_getstate = kvmx86_getstate,				\
 	.vcpu_run = kvmx86_vcpu_run,					\
 	.vcpu_kick = kvmx86_kick,					\

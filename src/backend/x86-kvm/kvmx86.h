@@ -97,6 +97,8 @@ int kvmx86_cpuid_probe(void);
 int kvmx86_cpuid_install(struct kvmx86_vcpu *, unsigned int nvcpus);
 int kvmx86_cpuid_configure(struct kvmx86_vcpu *,
     const struct nvmm_vcpu_conf_cpuid *);
+int kvmx86_cpuid_leaf(struct fe_vcpu *, uint32_t leaf, uint32_t index,
+    uint32_t regs[4]);
 
 /* msr.c */
 int kvmx86_msr_setup(int vm_fd);
