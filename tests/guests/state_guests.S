@@ -11,7 +11,8 @@
  *
  * state_xgetbv64 stores XCR0 where state_dump64 would.
  *
- * state_halt64 halts over and over, adding RBX to RAX at each entry.
+ * state_halt64 halts over and over, adding RBX to RAX at each entry;
+ * state_out64 writes a counter to port 0x80 over and over.
  */
 #include "guest.h"
 
@@ -117,6 +118,13 @@ GUEST_BEGIN(state_halt64)
 	hlt
 	jmp	1b
 GUEST_END(state_halt64)
+
+/* OUT of AL to port 0x80, AL counting up, forever. */
+GUEST_BEGIN(state_out64)
+1:	out	%al, $0x80
+	inc	%al
+	jmp	1b
+GUEST_END(state_out64)
 
 	.code16
 GUEST_BEGIN(state_reset16)

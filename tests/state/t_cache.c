@@ -1,0 +1,213 @@
+/*
+ * The state cache of the comm-page protocol (spec 1.3), counted: this
+ * executable defines ioctl(), which the shared libnvmm resolves to, and
+ * counts every call before passing it on. setstate and inject make no
+ * call, getstate makes none for cached classes and fetches only what is
+ * not cached, and the usual exit loop costs one ioctl per exit.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "harness.h"
+
+T_GUEST(state_halt64);
+T_GUEST(state_out64);
+
+#define OUT_GPA		(T_CODE_BASE + 0x1000)
+#define LOOPS		200
+
+/* ---- The counting ioctl ------------------------------------------------------ */
+
+int ioctl(int fd, unsigned long request, ...);
+
+static atomic_uint ioctls;
+
+int
+ioctl(int fd, unsigned long request, ...)
+{
+	static int (*next)(int, unsigned long, ...);
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (next == NULL)
+		next = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
+	atomic_fetch_add(&ioctls, 1);
+	return next(fd, request, arg);
+}
+
+static unsigned int
+count(void)
+{
+	return atomic_load(&ioctls);
+}
+
+/* ---- Cases --------------------------------------------------------------------- */
+
+static void
+linkage(void)
+{
+	Dl_info info = { NULL, NULL, NULL, NULL };
+
+	t_ok(dladdr((void *)nvmm_vcpu_run, &info) != 0 &&
+	    strstr(info.dli_fname, "libnvmm.so") != NULL,
+	    "libnvmm is the shared library (%s)",
+	    info.dli_fname ? info.dli_fname : "?");
+}
+
+static void
+no_calls(struct t_vm *vm)
+{
+	unsigned int n;
+
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_ALL));
+	t_eq_u64(count() - n, 0, "getstate(ALL) right after vcpu_create: cached");
+
+	n = count();
+	T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_ALL));
+	t_eq_u64(count() - n, 0, "setstate(ALL): no ioctl");
+
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_ALL));
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
+	t_eq_u64(count() - n, 0, "getstate of what setstate cached: no ioctl");
+
+	vm->vcpu.event->type = NVMM_VCPU_EVENT_EXCP;
+	vm->vcpu.event->vector = 6;
+	n = count();
+	T_CHECK(nvmm_vcpu_inject(&vm->mach, &vm->vcpu));
+	t_eq_u64(count() - n, 0, "inject: no ioctl");
+	/*
+	 * Withdraw it: an invalid event fails the next run and is dropped.
+	 * That run installs the committed state (and so uncaches it).
+	 */
+	vm->vcpu.event->type = 0xFF;
+	(void)nvmm_vcpu_run(&vm->mach, &vm->vcpu);
+}
+
+static void
+after_a_run(struct t_vm *vm)
+{
+	unsigned int n, one;
+
+	t_eq_u64(t_vm_run(vm), NVMM_VCPU_EXIT_HALTED, "the guest halts");
+
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu,
+	    NVMM_X64_STATE_GPRS | NVMM_X64_STATE_SEGS | NVMM_X64_STATE_INTR));
+	t_eq_u64(count() - n, 0,
+	    "getstate(GPRS|SEGS|INTR) after a run: no ioctl (kvm_run page)");
+
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_DRS));
+	one = count() - n;
+	t_ok(one >= 1, "getstate(DRS) after a run fetches (%u ioctl)", one);
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_DRS));
+	t_eq_u64(count() - n, 0, "getstate(DRS) again: cached");
+
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu,
+	    NVMM_X64_STATE_DRS | NVMM_X64_STATE_MSRS));
+	one = count() - n;
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_ALL));
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_ALL));
+	t_ok(one >= 1 && one <= 2 && count() - n >= 1,
+	    "getstate fetches only the classes not cached");
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_ALL));
+	t_eq_u64(count() - n, 0, "getstate(ALL) once all is cached: no ioctl");
+}
+
+/* run; getstate(GPRS); setstate(GPRS): one KVM_RUN per exit, nothing else. */
+static void
+halt_loop(struct t_vm *vm)
+{
+	uint64_t sum = 0, *gprs = vm->vcpu.state->gprs;
+	unsigned int n, bad = 0;
+
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
+	gprs[NVMM_X64_GPR_RAX] = 0;
+	gprs[NVMM_X64_GPR_RBX] = 0;
+	T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
+	n = count();
+	for (uint64_t i = 1; i <= LOOPS; i++) {
+		T_CHECK(nvmm_vcpu_run(&vm->mach, &vm->vcpu));
+		bad += vm->vcpu.exit->reason != NVMM_VCPU_EXIT_HALTED;
+		T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu,
+		    NVMM_X64_STATE_GPRS));
+		bad += gprs[NVMM_X64_GPR_RAX] != sum;
+		sum += i;
+		gprs[NVMM_X64_GPR_RBX] = i;	/* added at the next entry */
+		T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu,
+		    NVMM_X64_STATE_GPRS));
+	}
+	t_eq_u64(count() - n, LOOPS,
+	    "run; getstate(GPRS); setstate(GPRS) over %u HLT exits: one "
+	    "ioctl per exit", LOOPS);
+	t_eq_u64(bad, 0, "and the guest saw every value set");
+}
+
+static unsigned int outs;
+static uint8_t last_out;
+
+static void
+io_cb(struct nvmm_io *io)
+{
+	if (!io->in && io->port == 0x80 && io->size == 1 &&
+	    io->data[0] == (uint8_t)(last_out + 1)) {
+		last_out = io->data[0];
+		outs++;
+	}
+}
+
+/* run; assist_io: one KVM_RUN per exit as well. */
+static void
+out_loop(struct t_vm *vm)
+{
+	struct nvmm_assist_callbacks cbs = { io_cb, NULL };
+	unsigned int n, bad = 0;
+
+	T_CHECK(nvmm_vcpu_configure(&vm->mach, &vm->vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RIP, OUT_GPA);
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RAX, 0);
+	last_out = 0xFF;
+	n = count();
+	for (unsigned int i = 0; i < LOOPS; i++) {
+		T_CHECK(nvmm_vcpu_run(&vm->mach, &vm->vcpu));
+		bad += vm->vcpu.exit->reason != NVMM_VCPU_EXIT_IO;
+		T_CHECK(nvmm_assist_io(&vm->mach, &vm->vcpu));
+	}
+	t_eq_u64(count() - n, LOOPS,
+	    "run; assist_io over %u OUT exits: one ioctl per exit", LOOPS);
+	t_ok(bad == 0 && outs == LOOPS, "and every OUT reached the callback");
+}
+
+int
+main(void)
+{
+	struct t_vm vm;
+
+	t_require_nvmm();
+	t_plan(1 + 4 + 6 + 2 + 2);
+	linkage();
+
+	t_vm_create(&vm, 0);
+	t_vm_load(&vm, T_CODE_BASE, state_halt64_begin, state_halt64_end);
+	t_vm_load(&vm, OUT_GPA, state_out64_begin, state_out64_end);
+	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
+	no_calls(&vm);
+	after_a_run(&vm);
+	halt_loop(&vm);
+	out_loop(&vm);
+	t_vm_destroy(&vm);
+	return t_done();
+}
