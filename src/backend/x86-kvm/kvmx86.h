@@ -53,7 +53,8 @@ struct kvmx86_vcpu {
 	bool served;			/* an assist served it */
 	bool settled;			/* kvm_run encodes how it ends */
 	struct kvm_regs exit_regs;
-	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
+	uint64_t exit_npc;		/* MSR and IO exits: RIP after the insn */
+	uint8_t exit_rep_asz;		/* REP INS/OUTS exits: address size */
 	/* An exit KVM produced while finishing the previous one. */
 	bool stashed;
 	struct nvmm_vcpu_exit stash;

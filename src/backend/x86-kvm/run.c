@@ -156,6 +156,24 @@ run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 }
 
 /*
+ * KVM ends a REP INS/OUTS by running it once more with a zero count, while
+ * NVMM's assist moves RIP past it as soon as the count runs out: do that.
+ */
+static void
+run_rep_done(struct kvmx86_vcpu *cpu)
+{
+	struct kvm_regs *regs = &cpu->run->s.regs.regs;
+	unsigned int asz = cpu->exit_rep_asz;
+	uint64_t mask = asz >= 8 ? ~0ULL : (1ULL << (8 * asz)) - 1;
+
+	if (asz == 0 || (regs->rcx & mask) != 0 ||
+	    regs->rip != cpu->exit_regs.rip)
+		return;
+	regs->rip = cpu->exit_npc;
+	cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+}
+
+/*
  * Let KVM finish the pending instruction without running guest code. KVM
  * may stop again inside it (one MMIO fragment after another): that exit is
  * stashed for the next run to return.
@@ -163,6 +181,7 @@ run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 int
 kvmx86_complete(struct kvmx86_vcpu *cpu)
 {
+	bool served_io = cpu->pending == KVMX86_PENDING_IO && cpu->served;
 	int r, error;
 
 	if (cpu->pending == KVMX86_PENDING_NONE || cpu->stashed)
@@ -178,7 +197,11 @@ kvmx86_complete(struct kvmx86_vcpu *cpu)
 		cpu->stashed = true;
 		return 0;
 	}
-	return error == EINTR ? 0 : error;
+	if (error != EINTR)
+		return error;
+	if (served_io)
+		run_rep_done(cpu);
+	return 0;
 }
 
 /* ---- Pending operations ---------------------------------------------------------- */
@@ -212,6 +235,9 @@ run_settle(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 
 	/* Settled: an earlier run already told KVM how it ends. */
 	if (cpu->settled)
+		return 0;
+	/* A stashed exit is the emulator's next one, not an unserved one. */
+	if (cpu->stashed)
 		return 0;
 	switch (cpu->pending) {
 	case KVMX86_PENDING_NONE:

@@ -1,0 +1,309 @@
+/*
+ * NVMM's semantics around the assists, which KVM reaches differently (see
+ * the top of src/backend/x86-kvm/run.c): KVM finishes an I/O or MMIO
+ * instruction inside the next KVM_RUN, NVMM inside the assist.
+ *  (a) getstate right after an exit, before the assist: RIP on the
+ *      instruction, registers untouched;
+ *  (b) after the assist, before the next run: the instruction's effects
+ *      (RAX of an IN, the loaded register, RIP = npc / next instruction),
+ *      whether or not GPRs were fetched before the assist;
+ *  (c) running again without the assist re-executes the instruction: the
+ *      same exit at the same RIP, with no side effect;
+ *  plus a read-modify-write, whose write KVM reports as a second exit.
+ * Not NVMM's: KVM reports an MMIO write after retiring its instruction, so
+ * (a) and (c) are checked on MMIO reads only.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define PORT	123
+#define DATA	0x1000
+
+T_GUEST(io_sem);
+T_GUEST(mem_sem);
+extern const uint8_t io_sem_in1[], io_sem_in2[], io_sem_out[], io_sem_ins[],
+    io_sem_done[];
+extern const uint8_t mem_sem_load[], mem_sem_store[], mem_sem_or[],
+    mem_sem_done[];
+
+/* Guest address of a label in the guest loaded at T_CODE_BASE. */
+#define AT(guest, label)	(T_CODE_BASE + (uint64_t)((label) - guest##_begin))
+
+static uint8_t buf[4096];
+static size_t buf_off;
+static unsigned int calls;
+
+static void
+io_cb(struct nvmm_io *io)
+{
+	if (io->port == PORT && buf_off + io->size <= sizeof(buf)) {
+		if (io->in)
+			memcpy(io->data, buf + buf_off, io->size);
+		else
+			memcpy(buf + buf_off, io->data, io->size);
+		buf_off += io->size;
+	}
+	calls++;
+}
+
+static struct nvmm_mem last_mem;
+static uint64_t last_data;
+
+static void
+mem_cb(struct nvmm_mem *mem)
+{
+	if (mem->gpa >= T_MMIO_BASE && mem->size <= 8 &&
+	    mem->gpa + mem->size <= T_MMIO_BASE + sizeof(buf)) {
+		if (mem->write)
+			memcpy(buf + (mem->gpa - T_MMIO_BASE), mem->data,
+			    mem->size);
+		else
+			memcpy(mem->data, buf + (mem->gpa - T_MMIO_BASE),
+			    mem->size);
+	}
+	last_mem = *mem;
+	last_data = 0;
+	memcpy(&last_data, mem->data, mem->size <= 8 ? mem->size : 8);
+	calls++;
+}
+
+static struct nvmm_x64_state *
+gprs(struct t_vm *vm)
+{
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
+	return vm->vcpu.state;
+}
+
+#define RIP(vm)		(gprs(vm)->gprs[NVMM_X64_GPR_RIP])
+#define GPR(vm, r)	(gprs(vm)->gprs[NVMM_X64_GPR_##r])
+
+static bool
+io_exit_at(struct t_vm *vm, uint64_t rip)
+{
+	const struct nvmm_vcpu_exit *exit = vm->vcpu.exit;
+
+	return t_vm_run(vm) == NVMM_VCPU_EXIT_IO && exit->u.io.port == PORT &&
+	    RIP(vm) == rip;
+}
+
+static void
+assist_io(struct t_vm *vm)
+{
+	T_CHECK(nvmm_assist_io(&vm->mach, &vm->vcpu));
+}
+
+/* ---- I/O ---------------------------------------------------------------------- */
+
+/* inb %dx, %al with RAX = 0x1111...: (a), (c), then (b) with GPRs cached. */
+static void
+sem_in_cached(struct t_vm *vm)
+{
+	uint64_t in1 = AT(io_sem, io_sem_in1);
+
+	t_ok(io_exit_at(vm, in1) && vm->vcpu.exit->u.io.npc == in1 + 1,
+	    "IN: (a) RIP is on the instruction at the exit, npc after it");
+	t_eq_u64(GPR(vm, RAX), 0x1111111111111111ULL,
+	    "IN: (a) RAX untouched before the assist");
+	calls = 0;
+	t_ok(io_exit_at(vm, in1) && calls == 0,
+	    "IN: (c) run without the assist: the same exit at the same RIP");
+	t_eq_u64(GPR(vm, RAX), 0x1111111111111111ULL,
+	    "IN: (c) RAX still untouched");
+	assist_io(vm);
+	t_ok(calls == 1, "IN: the assist calls the callback once");
+	t_ok(GPR(vm, RAX) == 0x11111111111111A5ULL && RIP(vm) == in1 + 1,
+	    "IN: (b) after the assist RAX has the byte and RIP = npc "
+	    "(GPRs fetched before)");
+}
+
+/* The second IN: the assist comes before any getstate. */
+static void
+sem_in_uncached(struct t_vm *vm)
+{
+	uint64_t in2 = AT(io_sem, io_sem_in2);
+
+	t_ok(t_vm_run(vm) == NVMM_VCPU_EXIT_IO &&
+	    vm->vcpu.exit->u.io.npc == in2 + 1, "IN #2: exit");
+	assist_io(vm);
+	t_ok(GPR(vm, RAX) == 0x111111111111115AULL && RIP(vm) == in2 + 1,
+	    "IN #2: (b) RAX and RIP = npc (GPRs not fetched before)");
+	t_eq_u64(GPR(vm, RBX), 0x11111111111111A5ULL,
+	    "the guest went on with the first IN's value");
+}
+
+/* outb %al, %dx: KVM may report it with RIP already past it. */
+static void
+sem_out(struct t_vm *vm)
+{
+	uint64_t out = AT(io_sem, io_sem_out);
+
+	calls = 0;
+	t_ok(io_exit_at(vm, out) && vm->vcpu.exit->u.io.npc == out + 1,
+	    "OUT: (a) RIP is on the instruction at the exit, npc after it");
+	t_ok(io_exit_at(vm, out) && calls == 0,
+	    "OUT: (c) run without the assist: the same exit at the same RIP");
+	assist_io(vm);
+	t_ok(calls == 1 && buf_off == 3 && buf[2] == 0x5A && RIP(vm) == out + 1,
+	    "OUT: one callback with AL, then RIP = npc");
+}
+
+/* rep insb, 3 bytes in one exit. */
+static void
+sem_ins(struct t_vm *vm, const uint8_t *data)
+{
+	uint64_t ins = AT(io_sem, io_sem_ins);
+
+	t_ok(io_exit_at(vm, ins) && GPR(vm, RCX) == 3 && GPR(vm, RDI) == DATA,
+	    "REP INSB: (a) RIP on the instruction, RCX and RDI untouched");
+	calls = 0;
+	t_ok(io_exit_at(vm, ins) && GPR(vm, RCX) == 3 &&
+	    GPR(vm, RDI) == DATA && calls == 0,
+	    "REP INSB: (c) run without the assist: the same exit, same RCX, RDI");
+	t_ok(data[0] == 0 && data[1] == 0 && data[2] == 0,
+	    "REP INSB: (c) the skipped assist wrote no guest memory");
+	assist_io(vm);
+	t_ok(calls == 3 && GPR(vm, RCX) == 0 && GPR(vm, RDI) == DATA + 3 &&
+	    RIP(vm) == AT(io_sem, io_sem_done),
+	    "REP INSB: (b) after the assist RCX = 0, RDI += 3, RIP = npc");
+	t_ok(memcmp(data, "xyz", 3) == 0,
+	    "REP INSB: (b) guest memory has the bytes before the next run");
+}
+
+static void
+sem_io(void)
+{
+	struct nvmm_assist_callbacks cbs = { .io = io_cb, .mem = mem_cb };
+	struct t_vm vm;
+
+	t_vm_create(&vm, 0);
+	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	t_vm_load(&vm, T_CODE_BASE, io_sem_begin, io_sem_end);
+	memset(vm.ram + DATA, 0, 16);
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, "\xA5\x5A?xyz", 6);	/* IN, IN, (OUT lands at 2), INS */
+	buf_off = 0;
+	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
+
+	sem_in_cached(&vm);
+	sem_in_uncached(&vm);
+	sem_out(&vm);
+	sem_ins(&vm, vm.ram + DATA);
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_RDMSR && GPR(&vm, R8) == 0,
+	    "the guest ran to its end");
+	t_vm_destroy(&vm);
+}
+
+/* ---- MMIO --------------------------------------------------------------------- */
+
+/* A MEMORY exit of this kind and GPA, with RIP on the instruction. */
+static bool
+mem_exit(struct t_vm *vm, int prot, uint64_t off, uint64_t rip)
+{
+	const struct nvmm_vcpu_exit *exit = vm->vcpu.exit;
+
+	return t_vm_run(vm) == NVMM_VCPU_EXIT_MEMORY &&
+	    exit->u.mem.prot == prot && exit->u.mem.gpa == T_MMIO_BASE + off &&
+	    RIP(vm) == rip;
+}
+
+static void
+assist_mem(struct t_vm *vm)
+{
+	T_CHECK(nvmm_assist_mem(&vm->mach, &vm->vcpu));
+}
+
+/* movq (%rbp), %rbx: (a), (c), then (b) with GPRs cached. */
+static void
+sem_load(struct t_vm *vm)
+{
+	uint64_t load = AT(mem_sem, mem_sem_load);
+
+	t_ok(mem_exit(vm, PROT_READ, 0, load) &&
+	    GPR(vm, RBX) == 0x2222222222222222ULL,
+	    "MMIO load: (a) RIP on the instruction, RBX untouched");
+	calls = 0;
+	t_ok(mem_exit(vm, PROT_READ, 0, load) && calls == 0 &&
+	    GPR(vm, RBX) == 0x2222222222222222ULL,
+	    "MMIO load: (c) run without the assist: the same exit again");
+	assist_mem(vm);
+	t_ok(calls == 1 && GPR(vm, RBX) == 0x0123456789ABCDEFULL &&
+	    RIP(vm) == AT(mem_sem, mem_sem_store),
+	    "MMIO load: (b) after the assist RBX is loaded, RIP is past it");
+}
+
+/* movq $0x33, 8(%rbp): the assist before any getstate. */
+static void
+sem_store(struct t_vm *vm)
+{
+	calls = 0;
+	t_ok(t_vm_run(vm) == NVMM_VCPU_EXIT_MEMORY &&
+	    vm->vcpu.exit->u.mem.prot == PROT_WRITE &&
+	    vm->vcpu.exit->u.mem.gpa == T_MMIO_BASE + 8,
+	    "MMIO store: a write exit at the exact GPA");
+	assist_mem(vm);
+	t_ok(calls == 1 && last_mem.write && last_mem.size == 8 &&
+	    last_data == 0x33 && RIP(vm) == AT(mem_sem, mem_sem_or),
+	    "MMIO store: the callback gets the value, RIP is past it");
+}
+
+/* orb $1, 16(%rbp): a read exit, then a write exit, one instruction. */
+static void
+sem_rmw(struct t_vm *vm)
+{
+	uint64_t or = AT(mem_sem, mem_sem_or);
+
+	t_ok(mem_exit(vm, PROT_READ, 16, or),
+	    "MMIO OR: first a read exit on the instruction");
+	calls = 0;
+	assist_mem(vm);
+	t_ok(calls == 1 && !last_mem.write && last_mem.size == 1,
+	    "MMIO OR: the read is served");
+	/*
+	 * KVM retires an instruction before it reports its MMIO write (RIP
+	 * is past it here), where NVMM would still show it on the OR.
+	 */
+	t_ok(t_vm_run(vm) == NVMM_VCPU_EXIT_MEMORY &&
+	    vm->vcpu.exit->u.mem.prot == PROT_WRITE &&
+	    vm->vcpu.exit->u.mem.gpa == T_MMIO_BASE + 16,
+	    "MMIO OR: then a write exit at the same GPA");
+	assist_mem(vm);
+	t_ok(calls == 2 && last_mem.write && last_data == 0x41 &&
+	    RIP(vm) == AT(mem_sem, mem_sem_done),
+	    "MMIO OR: the write gets 0x40 | 1, RIP is past it");
+}
+
+static void
+sem_mmio(void)
+{
+	struct nvmm_assist_callbacks cbs = { .io = io_cb, .mem = mem_cb };
+	uint64_t v = 0x0123456789ABCDEFULL;
+	struct t_vm vm;
+
+	t_vm_create(&vm, 0);
+	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	t_vm_load(&vm, T_CODE_BASE, mem_sem_begin, mem_sem_end);
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, &v, sizeof(v));
+	buf[16] = 0x40;
+	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
+
+	sem_load(&vm);
+	sem_store(&vm);
+	sem_rmw(&vm);
+	t_eq_u64(t_vm_run(&vm), NVMM_VCPU_EXIT_RDMSR, "the guest ran to its end");
+	t_vm_destroy(&vm);
+}
+
+int
+main(void)
+{
+	t_require_nvmm();
+	t_plan(18 + 10);
+	sem_io();
+	sem_mmio();
+	return t_done();
+}
