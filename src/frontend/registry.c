@@ -226,6 +226,9 @@ reg_take_lowest(struct reg_entry *e, uint32_t max)
 	int error;
 
 	for (uint32_t id = 0; id < max; id++) {
+		/* Ours already: five syscalls each would only say so. */
+		if (reg_held[id] != -1)
+			continue;
 		for (int tries = 0; tries < 4; tries++) {
 			if ((error = reg_try_id(e, id, &result)) != 0)
 				return error;

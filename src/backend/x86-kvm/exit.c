@@ -23,7 +23,6 @@ exit_pending(struct kvmx86_vcpu *cpu, enum kvmx86_pending what)
 	cpu->served = false;
 	cpu->settled = false;
 	cpu->exit_regs = cpu->run->s.regs.regs;
-	cpu->exit_rep_asz = 0;
 }
 
 static void
@@ -64,9 +63,7 @@ exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit_pending(cpu, KVMX86_PENDING_IO);
 	/* NVMM's RIP is on the instruction, even where KVM is past an OUT. */
 	cpu->exit_regs.rip = rip;
-	cpu->exit_npc = io->npc;
-	if (io->rep)
-		cpu->exit_rep_asz = io->address_size;
+	cpu->exit_io = *io;
 }
 
 static void

@@ -145,6 +145,17 @@ insn_copy_locked(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
 	return n;
 }
 
+size_t
+kvmx86_read_linear(struct kvmx86_vcpu *cpu, uint64_t lin, void *buf,
+    size_t len)
+{
+	struct x86_paging pg;
+	bool long64, def32;
+
+	insn_mode(cpu, &pg, &long64, &def32);
+	return insn_copy_locked(cpu, &pg, lin, buf, len);
+}
+
 int
 kvmx86_fetch_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn)
 {

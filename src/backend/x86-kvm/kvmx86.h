@@ -53,8 +53,8 @@ struct kvmx86_vcpu {
 	bool served;			/* an assist served it */
 	bool settled;			/* kvm_run encodes how it ends */
 	struct kvm_regs exit_regs;
-	uint64_t exit_npc;		/* MSR and IO exits: RIP after the insn */
-	uint8_t exit_rep_asz;		/* REP INS/OUTS exits: address size */
+	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
+	struct nvmm_x86_exit_io exit_io;	/* IO exits: the record */
 	/* An exit KVM produced while finishing the previous one. */
 	bool stashed;
 	struct nvmm_vcpu_exit stash;
@@ -119,6 +119,9 @@ struct kvmx86_insn {
 	uint8_t address_size;
 };
 int kvmx86_fetch_insn(struct kvmx86_vcpu *, struct kvmx86_insn *);
+/* Copy guest-linear memory (current paging); returns the bytes copied. */
+size_t kvmx86_read_linear(struct kvmx86_vcpu *, uint64_t lin, void *buf,
+    size_t len);
 /* The instruction of an IO exit: its RIP (at or before the exit's) and length. */
 int kvmx86_fetch_io_insn(struct kvmx86_vcpu *, struct kvmx86_insn *,
     uint64_t *start, size_t *len);

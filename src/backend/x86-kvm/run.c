@@ -159,18 +159,53 @@ run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
  * KVM ends a REP INS/OUTS by running it once more with a zero count, while
  * NVMM's assist moves RIP past it as soon as the count runs out: do that.
  */
+static uint64_t
+run_addr_mask(unsigned int address_size)
+{
+	return address_size >= 8 || address_size == 0 ? ~0ULL :
+	    (1ULL << (8 * address_size)) - 1;
+}
+
 static void
 run_rep_done(struct kvmx86_vcpu *cpu)
 {
 	struct kvm_regs *regs = &cpu->run->s.regs.regs;
-	unsigned int asz = cpu->exit_rep_asz;
-	uint64_t mask = asz >= 8 ? ~0ULL : (1ULL << (8 * asz)) - 1;
+	const struct nvmm_x86_exit_io *io = &cpu->exit_io;
 
-	if (asz == 0 || (regs->rcx & mask) != 0 ||
+	if (!io->rep || (regs->rcx & run_addr_mask(io->address_size)) != 0 ||
 	    regs->rip != cpu->exit_regs.rip)
 		return;
-	regs->rip = cpu->exit_npc;
+	regs->rip = io->npc;
 	cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+}
+
+/*
+ * An INS the emulator did not serve: finishing it, KVM still stores its
+ * data buffer at ES:RDI. Fill the buffer with what that memory holds, so
+ * the store changes nothing: on NVMM the instruction just runs again.
+ */
+static void
+run_ins_keep(struct kvmx86_vcpu *cpu)
+{
+	const struct nvmm_x86_exit_io *io = &cpu->exit_io;
+	struct kvm_run *run = cpu->run;
+	const struct kvm_sregs *sr = &run->s.regs.sregs;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint64_t mask = run_addr_mask(io->address_size);
+	uint64_t rdi = cpu->exit_regs.rdi;
+	bool down = (cpu->exit_regs.rflags & 0x400) != 0;	/* DF */
+	bool long64 = (sr->efer & (1ULL << 10)) && sr->cs.l;
+
+	if (!io->str || !io->in || run->io.direction != KVM_EXIT_IO_IN)
+		return;
+	for (uint32_t i = 0; i < run->io.count; i++) {
+		uint64_t step = (uint64_t)i * run->io.size;
+		uint64_t lin = (down ? rdi - step : rdi + step) & mask;
+
+		if (!long64)
+			lin = (lin + sr->es.base) & 0xFFFFFFFFULL;
+		(void)kvmx86_read_linear(cpu, lin, data + step, run->io.size);
+	}
 }
 
 /*
@@ -260,6 +295,8 @@ run_settle(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 		break;
 	}
 	restore = !cpu->served && !gprs;
+	if (restore && cpu->pending == KVMX86_PENDING_IO)
+		run_ins_keep(cpu);
 	for (int i = 0; i < RESTORE_TRIES && error == 0; i++) {
 		error = kvmx86_complete(cpu);
 		if (!cpu->stashed)
