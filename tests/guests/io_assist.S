@@ -250,6 +250,10 @@ GUEST_BEGIN(io_forms64)
 	FORM(io_forms64_table, io_forms64, rep outsb %gs:(%esi), %dx)
 	STR_REGS64
 	FORM(io_forms64_table, io_forms64, ds rep outsb)
+	/* Port 0x7E: KVM's OUT_7E_INC_RIP quirk steps RIP before the exit. */
+	FORM(io_forms64_table, io_forms64, outb %al, $0x7E)
+	mov	$0x7E, %dx
+	FORM(io_forms64_table, io_forms64, outw %ax, %dx)
 	TEST_END
 GUEST_END(io_forms64)
 
