@@ -4,6 +4,10 @@
  * KVM takes a table per vCPU (KVM_SET_CPUID2) that may not change once the
  * vCPU has run, so the table is installed before the first run.
  *
+ * KVM never exits to user space on CPUID, so the "exit" form of the
+ * configuration is refused with ENOTSUP rather than accepted and ignored
+ * (the capability bit covers the mask form only; see libnvmm(3), "Linux").
+ *
  * The policy is data: per leaf, the register bits kept ("allow") or
  * dropped ("deny"); what is excluded stays listed so it can be audited.
  */
@@ -70,6 +74,52 @@ cpuid_leaf_zeroed(uint32_t leaf)
 	return leaf == 3 || leaf == 5 || leaf == 6 || leaf == 8 || leaf == 9 ||
 	    leaf == 0xA || leaf == 0xC || (leaf >= 0xE && leaf <= 0x14) ||
 	    leaf == 0x40000001;
+}
+
+/* ---- Instructions the table leaves out ---------------------------------------- */
+
+/*
+ * KVM quirks that contradict what the table tells the guest, turned off
+ * per machine so that the guest gets #UD, as from NVMM:
+ * - MWAIT_NEVER_UD_FAULTS: MONITOR/MWAIT run as NOPs although CPUID shows
+ *   no MONITOR (NVMM exits on them; QEMU answers those exits with #UD);
+ * - FIX_HYPERCALL_INSN: KVM rewrites the other vendor's VMCALL/VMMCALL in
+ *   guest memory into its own hypercall (NVMM: #UD for both).
+ * Kept: the other quirks (LAPIC, CD/NW, OUT 0x7E) do not apply here.
+ */
+#define CPUID_QUIRKS_OFF	(KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS | \
+	KVM_X86_QUIRK_FIX_HYPERCALL_INSN)
+
+int
+kvmx86_cpuid_vm_setup(int vm_fd)
+{
+	struct kvm_enable_cap cap;
+	int have = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
+
+	if (have <= 0)
+		return 0;	/* an older KVM: see libnvmm(3), "Linux" */
+	memset(&cap, 0, sizeof(cap));
+	cap.cap = KVM_CAP_DISABLE_QUIRKS2;
+	cap.args[0] = CPUID_QUIRKS_OFF & (uint64_t)have;
+	return ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0 ? 0 : errno;
+}
+
+/*
+ * KVM's paravirtual features (hypercalls, PV MSRs) follow the table, which
+ * has no KVM leaf: a guest's VMMCALL/VMCALL then reaches no KVM service.
+ */
+static int
+cpuid_enforce_pv(struct kvmx86_vcpu *cpu)
+{
+	struct kvm_enable_cap cap;
+
+	if (ioctl(kvmx86_host.kvm_fd, KVM_CHECK_EXTENSION,
+	    KVM_CAP_ENFORCE_PV_FEATURE_CPUID) <= 0)
+		return 0;
+	memset(&cap, 0, sizeof(cap));
+	cap.cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID;
+	cap.args[0] = 1;
+	return ioctl(cpu->fd, KVM_ENABLE_CAP, &cap) == 0 ? 0 : errno;
 }
 
 /* ---- Host table ------------------------------------------------------------ */
@@ -288,6 +338,8 @@ kvmx86_cpuid_install(struct kvmx86_vcpu *cpu, unsigned int nvcpus)
 		error = cpuid_apply_conf(c, &cpu->cpuid_conf[i]);
 	if (error == 0 && ioctl(cpu->fd, KVM_SET_CPUID2, c) == -1)
 		error = errno;
+	if (error == 0)
+		error = cpuid_enforce_pv(cpu);
 	free(c);
 	if (error == 0)
 		cpu->cpuid_dirty = false;
@@ -347,7 +399,7 @@ kvmx86_cpuid_configure(struct kvmx86_vcpu *cpu,
 	    (conf->u.mask.set.ecx & conf->u.mask.del.ecx) ||
 	    (conf->u.mask.set.edx & conf->u.mask.del.edx)))
 		return EINVAL;
-	/* KVM never exits on CPUID: the exit form cannot be honoured. */
+	/* KVM never exits on CPUID: an exit it would never take is refused. */
 	if (conf->exit)
 		return ENOTSUP;
 	/* KVM refuses a different table once the vCPU has run. */

@@ -1,7 +1,18 @@
 /*
  * Events: NVMM event injection (validated as NVMM does, spec 2.12), the
- * interrupt and NMI windows, and the exit state reported after every run.
- * Everything goes through the kvm_run page's event area: no ioctl.
+ * interrupt and NMI windows, the exit state reported after every run, and
+ * the instructions KVM gives up on that NVMM answers. Everything goes
+ * through the kvm_run page's event area: no ioctl.
+ *
+ * Windows. KVM exits when the guest can take an interrupt
+ * (request_interrupt_window, KVM_EXIT_IRQ_WINDOW_OPEN) but has no NMI
+ * window exit. NVMM's NMI window opens when the guest leaves its NMI
+ * handler (IRET). Handlers run with IF = 0 and IRET restores the IF of the
+ * interrupted code, so while NMIs are blocked and IF = 0 the interrupt
+ * window stands in for the NMI window: it opens at the IRET when the
+ * interrupted code had IF = 1. Otherwise (IF = 0 before and after the NMI,
+ * or a handler that sets IF) the NMI window is reported at the first exit
+ * after it opened.
  */
 #include <errno.h>
 #include <string.h>
@@ -10,6 +21,11 @@
 
 #define RFLAGS_IF	(1ULL << 9)
 #define RFLAGS_RF	(1ULL << 16)
+
+#define VECTOR_NMI	2
+#define VECTOR_UD	6
+
+/* ---- Injection -------------------------------------------------------------- */
 
 /* Exceptions that push an error code. */
 static bool
@@ -31,23 +47,31 @@ excp_sets_rf(uint8_t vector)
 	return vector != 1 && vector != 4 && vector != 8 && vector != 18;
 }
 
-static int
-inject_excp(struct kvmx86_vcpu *cpu, const struct nvmm_vcpu_event *event)
+static void
+queue_excp(struct kvmx86_vcpu *cpu, uint8_t v, uint32_t error)
 {
 	struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
-	uint8_t v = event->vector;
 
-	/* #DE, NMI and #BP cannot be injected as exceptions in NVMM. */
-	if (v >= 32 || v == 0 || v == 2 || v == 3)
-		return EINVAL;
 	ev->exception.injected = 1;
 	ev->exception.nr = v;
 	ev->exception.has_error_code = excp_has_error(v);
-	ev->exception.error_code = (uint32_t)event->u.excp.error;
+	ev->exception.error_code = error;
 	if (excp_sets_rf(v)) {
 		cpu->run->s.regs.regs.rflags |= RFLAGS_RF;
 		cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	}
+	cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
+}
+
+static int
+inject_excp(struct kvmx86_vcpu *cpu, const struct nvmm_vcpu_event *event)
+{
+	uint8_t v = event->vector;
+
+	/* #DE, NMI and #BP cannot be injected as exceptions in NVMM. */
+	if (v >= 32 || v == 0 || v == VECTOR_NMI || v == 3)
+		return EINVAL;
+	queue_excp(cpu, v, (uint32_t)event->u.excp.error);
 	return 0;
 }
 
@@ -56,37 +80,32 @@ inject_intr(struct kvmx86_vcpu *cpu, const struct nvmm_vcpu_event *event)
 {
 	struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
 
-	if (event->vector == 2) {
+	if (event->vector == VECTOR_NMI) {
 		ev->nmi.pending = 1;
 		ev->flags |= KVM_VCPUEVENT_VALID_NMI_PENDING;
+		/* As NVMM: an NMI arms the NMI window, to see its IRET. */
+		cpu->nmi_window = true;
 	} else {
 		/* Delivered at the next entry, as hardware injection is. */
 		ev->interrupt.injected = 1;
 		ev->interrupt.nr = event->vector;
 		ev->interrupt.soft = 0;
 	}
+	cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
 	return 0;
 }
 
 int
 kvmx86_inject(struct kvmx86_vcpu *cpu, const struct nvmm_vcpu_event *event)
 {
-	int error;
-
 	switch (event->type) {
 	case NVMM_VCPU_EVENT_EXCP:
-		error = inject_excp(cpu, event);
-		break;
+		return inject_excp(cpu, event);
 	case NVMM_VCPU_EVENT_INTR:
-		error = inject_intr(cpu, event);
-		break;
+		return inject_intr(cpu, event);
 	default:
-		error = EINVAL;
-		break;
+		return EINVAL;
 	}
-	if (error == 0)
-		cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
-	return error;
 }
 
 /* ---- Windows ------------------------------------------------------------------- */
@@ -99,8 +118,9 @@ event_pending(const struct kvm_vcpu_events *ev)
 }
 
 /*
- * KVM arms its interrupt window at guest entry only, and has no NMI window
- * at all: report a requested window as soon as the state shows it open.
+ * Report a requested window that the state shows open, disarming it as
+ * NVMM's window exits do. Used before entering the guest and at exits
+ * that carry nothing for the emulator.
  */
 bool
 kvmx86_window_ready(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
@@ -123,6 +143,37 @@ kvmx86_window_ready(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	return false;
 }
 
+/*
+ * Before each entry: the KVM window request that serves NVMM's windows.
+ * For the NMI window, not while NMIs are blocked with IF = 1 (a handler
+ * that set IF): the window would open at once, again and again.
+ */
+void
+kvmx86_window_arm(struct kvmx86_vcpu *cpu)
+{
+	const struct kvm_sync_regs *s = &cpu->run->s.regs;
+	bool nmi_proxy = cpu->nmi_window && (!s->events.nmi.masked ||
+	    !(s->regs.rflags & RFLAGS_IF));
+
+	cpu->run->request_interrupt_window = cpu->int_window || nmi_proxy;
+}
+
+/* KVM_EXIT_IRQ_WINDOW_OPEN: whichever window it stood for, if any. */
+void
+kvmx86_window_exit(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit->reason = NVMM_VCPU_EXIT_NONE;
+	(void)kvmx86_window_ready(cpu, exit);
+}
+
+/* As NVMM: HLT with IF = 1 ends an interrupt-window request. */
+void
+kvmx86_window_halted(struct kvmx86_vcpu *cpu)
+{
+	if (cpu->run->s.regs.regs.rflags & RFLAGS_IF)
+		cpu->int_window = false;
+}
+
 void
 kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
@@ -135,4 +186,81 @@ kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->exitstate.nmi_window_exiting = cpu->nmi_window;
 	exit->exitstate.evt_pending = event_pending(&s->events);
 	exit->exitstate.rsvd = 0;
+}
+
+/* ---- Instructions KVM could not emulate ------------------------------------------ */
+
+/*
+ * Where KVM meets these through #UD (hosts that run guests without
+ * hardware intercepts, such as PVM), its emulator gives up with #UD
+ * queued. NVMM exits on MONITOR and MWAIT and raises #UD for RDTSCP.
+ */
+static const struct {
+	uint8_t modrm;		/* after 0F 01 */
+	uint64_t reason;	/* NVMM_VCPU_EXIT_NONE: #UD, no exit */
+} insn_failed[] = {
+	{ 0xC8, NVMM_VCPU_EXIT_MONITOR },
+	{ 0xC9, NVMM_VCPU_EXIT_MWAIT },
+	{ 0xF9, NVMM_VCPU_EXIT_NONE },	/* RDTSCP */
+};
+
+static bool
+insn_prefix(uint8_t b, bool long64)
+{
+	switch (b) {
+	case 0x26: case 0x2E: case 0x36: case 0x3E: case 0x64: case 0x65:
+	case 0x66: case 0x67: case 0xF0: case 0xF2: case 0xF3:
+		return true;
+	default:
+		return long64 && (b & 0xF0) == 0x40;	/* REX */
+	}
+}
+
+/* The 0F 01 xx instruction KVM failed on, and its length; 0 if another. */
+static size_t
+insn_0f01(const struct kvm_run *run, uint8_t *modrm)
+{
+	const uint8_t *b = run->emulation_failure.insn_bytes;
+	size_t n = run->emulation_failure.insn_size, i = 0;
+	bool long64 = (run->s.regs.sregs.efer & (1ULL << 10)) &&
+	    run->s.regs.sregs.cs.l;
+
+	if (run->emulation_failure.suberror != KVM_INTERNAL_ERROR_EMULATION ||
+	    !(run->emulation_failure.flags &
+	    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) || n > 15)
+		return 0;
+	while (i < n && insn_prefix(b[i], long64))
+		i++;
+	if (i + 3 > n || b[i] != 0x0F || b[i + 1] != 0x01)
+		return 0;
+	*modrm = b[i + 2];
+	return i + 3;
+}
+
+/* KVM_EXIT_INTERNAL_ERROR: true if it was one of those, now translated. */
+bool
+kvmx86_insn_failed(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	struct kvm_run *run = cpu->run;
+	uint8_t modrm = 0;
+	size_t len = insn_0f01(run, &modrm);
+
+	for (size_t i = 0; len > 0 && i < sizeof(insn_failed) /
+	    sizeof(insn_failed[0]); i++) {
+		if (insn_failed[i].modrm != modrm)
+			continue;
+		memset(&exit->u, 0, sizeof(exit->u));
+		exit->reason = insn_failed[i].reason;
+		if (exit->reason == NVMM_VCPU_EXIT_NONE) {
+			queue_excp(cpu, VECTOR_UD, 0);
+			return true;
+		}
+		/* The emulator decides: drop the #UD KVM queued. */
+		memset(&run->s.regs.events.exception, 0,
+		    sizeof(run->s.regs.events.exception));
+		run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
+		exit->u.insn.npc = run->s.regs.regs.rip + len;
+		return true;
+	}
+	return false;
 }

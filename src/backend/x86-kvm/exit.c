@@ -88,6 +88,16 @@ exit_msr_npc(struct kvmx86_vcpu *cpu)
 	return rip + 2;
 }
 
+/* MSRs NVMM's kernel answers never reach the emulator (msr.c). */
+static void
+exit_msr_local(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	if (kvmx86_msr_local(cpu)) {
+		memset(&exit->u, 0, sizeof(exit->u));
+		exit->reason = NVMM_VCPU_EXIT_NONE;
+	}
+}
+
 static void
 exit_rdmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
@@ -96,6 +106,7 @@ exit_rdmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->u.rdmsr.npc = exit_msr_npc(cpu);
 	exit_pending(cpu, KVMX86_PENDING_MSR);
 	cpu->exit_npc = exit->u.rdmsr.npc;
+	exit_msr_local(cpu, exit);
 }
 
 static void
@@ -107,12 +118,13 @@ exit_wrmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->u.wrmsr.npc = exit_msr_npc(cpu);
 	exit_pending(cpu, KVMX86_PENDING_MSR);
 	cpu->exit_npc = exit->u.wrmsr.npc;
+	exit_msr_local(cpu, exit);
 }
 
 static void
 exit_hlt(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
-	(void)cpu;
+	kvmx86_window_halted(cpu);
 	exit->reason = NVMM_VCPU_EXIT_HALTED;
 }
 
@@ -126,9 +138,8 @@ exit_shutdown(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 static void
 exit_irq_window(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
-	/* As NVMM: the window exit disarms itself. */
-	cpu->int_window = false;
-	exit->reason = NVMM_VCPU_EXIT_INT_READY;
+	/* INT_READY or NMI_READY (events.c), disarmed as NVMM's. */
+	kvmx86_window_exit(cpu, exit);
 }
 
 /* Host-side reasons the emulator need not see: run again. */
@@ -150,6 +161,8 @@ exit_fail_entry(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 static void
 exit_internal(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
+	if (kvmx86_insn_failed(cpu, exit))
+		return;		/* MONITOR, MWAIT, RDTSCP (events.c) */
 	exit->reason = NVMM_VCPU_EXIT_INVALID;
 	exit->u.inv.hwcode = HWCODE_KVM(KVM_EXIT_INTERNAL_ERROR,
 	    cpu->run->internal.suberror);
@@ -175,7 +188,7 @@ static const exit_fn exit_table[] = {
 static bool
 exit_window_may_override(uint64_t reason)
 {
-	return reason == NVMM_VCPU_EXIT_NONE || reason == NVMM_VCPU_EXIT_HALTED;
+	return reason == NVMM_VCPU_EXIT_NONE;
 }
 
 void

@@ -189,6 +189,8 @@ kvmx86_machine_create(struct fe_machine *m)
 		return error;
 	}
 	error = kvmx86_msr_setup(mach->vm_fd);
+	if (error == 0)
+		error = kvmx86_cpuid_vm_setup(mach->vm_fd);
 	/* Intel: real mode needs a TSS KVM places in guest memory. */
 	if (error == 0 && kvmx86_host.intel &&
 	    ioctl(mach->vm_fd, KVM_SET_TSS_ADDR, VMX_TSS_ADDR) == -1)
@@ -257,7 +259,8 @@ kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 	}
 	cpu->run = run;
 	if ((error = kvmx86_sync_init(cpu)) != 0 ||
-	    (error = kvmx86_cpuid_install(cpu, m->nvcpus + 1)) != 0)
+	    (error = kvmx86_cpuid_install(cpu, m->nvcpus + 1)) != 0 ||
+	    (error = kvmx86_msr_vcpu_setup(cpu)) != 0)
 		goto fail;
 
 	/* NVMM's RESET state, cached and installed at the first run. */

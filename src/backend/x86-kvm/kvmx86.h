@@ -95,6 +95,7 @@ void kvmx86_gprs_from_kvm(const struct kvm_regs *, uint64_t *gprs);
 
 /* cpuid.c */
 int kvmx86_cpuid_probe(void);
+int kvmx86_cpuid_vm_setup(int vm_fd);
 int kvmx86_cpuid_install(struct kvmx86_vcpu *, unsigned int nvcpus);
 int kvmx86_cpuid_configure(struct kvmx86_vcpu *,
     const struct nvmm_vcpu_conf_cpuid *);
@@ -103,11 +104,17 @@ int kvmx86_cpuid_leaf(struct fe_vcpu *, uint32_t leaf, uint32_t index,
 
 /* msr.c */
 int kvmx86_msr_setup(int vm_fd);
+int kvmx86_msr_vcpu_setup(struct kvmx86_vcpu *);
+bool kvmx86_msr_local(struct kvmx86_vcpu *);
 
 /* events.c */
 int kvmx86_inject(struct kvmx86_vcpu *, const struct nvmm_vcpu_event *);
 bool kvmx86_window_ready(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
+void kvmx86_window_arm(struct kvmx86_vcpu *);
+void kvmx86_window_exit(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
+void kvmx86_window_halted(struct kvmx86_vcpu *);
 void kvmx86_exitstate(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
+bool kvmx86_insn_failed(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
 /* insn.c */
 struct kvmx86_insn {

@@ -139,6 +139,8 @@ run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 	int error = 0;
 
 	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	/* NVMM's window exiting: KVM arms it at this entry (events.c). */
+	kvmx86_window_arm(cpu);
 	atomic_store(&cpu->running, 1);
 	/* After 'running': a stop either is seen here or kicks KVM_RUN. */
 	if (comm->stop) {
@@ -246,11 +248,12 @@ struct run_plan {
 	bool msr_gp;		/* the emulator injected #GP: KVM injects */
 };
 
+/* KVM's MSR completion can inject #GP, but only with error code 0. */
 static bool
 event_is_gp(const struct nvmm_comm_page *comm)
 {
 	return comm->event_commit && comm->event.type == NVMM_VCPU_EVENT_EXCP &&
-	    comm->event.vector == 13;
+	    comm->event.vector == 13 && comm->event.u.excp.error == 0;
 }
 
 /*

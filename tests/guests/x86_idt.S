@@ -1,0 +1,59 @@
+/*
+ * Exception and interrupt handlers shared by the x86 tests. Each handler
+ * records what the CPU delivered in registers the tests read back:
+ *   R12 = vector, R13 = error code (-1 when none was pushed),
+ *   R14 = RIP in the frame, R15 = RFLAGS in the frame,
+ * then halts, so that delivery shows as one HALTED exit. The NMI
+ * handlers that return (x86_h_nmi_iret, x86_h_nmi_hlt_iret) count in R12
+ * instead and execute IRETQ, the second after a HLT.
+ * Loaded at X86_STUBS_BASE; tests/x86/x86.c builds the IDT from the labels.
+ */
+#include "guest.h"
+
+	.section .rodata.guest, "a"
+	.code64
+
+/* A frame without an error code: RIP, CS, RFLAGS, RSP, SS. */
+#define HANDLER(name, vec)			\
+	.globl name;				\
+name:						\
+	mov	$(vec), %r12;			\
+	mov	$-1, %r13;			\
+	mov	0(%rsp), %r14;			\
+	mov	16(%rsp), %r15;			\
+	hlt
+
+/* A frame with an error code first. */
+#define HANDLER_ERR(name, vec)			\
+	.globl name;				\
+name:						\
+	mov	$(vec), %r12;			\
+	mov	0(%rsp), %r13;			\
+	mov	8(%rsp), %r14;			\
+	mov	24(%rsp), %r15;			\
+	hlt
+
+GUEST_BEGIN(x86_idt)
+HANDLER(x86_h_nmi, 2)
+HANDLER(x86_h_ud, 6)
+HANDLER_ERR(x86_h_gp, 13)
+HANDLER_ERR(x86_h_pf, 14)
+HANDLER(x86_h_intr, 0x40)
+HANDLER(x86_h_intr_other, 0xEE)
+
+	.globl x86_h_nmi_iret
+x86_h_nmi_iret:
+	inc	%r12
+	mov	0(%rsp), %r14
+	iretq
+
+	/* Stops inside the handler (NMIs blocked), returns when resumed. */
+	.globl x86_h_nmi_hlt_iret
+x86_h_nmi_hlt_iret:
+	inc	%r12
+	mov	0(%rsp), %r14
+	hlt
+	iretq
+GUEST_END(x86_idt)
+
+	.section .note.GNU-stack, "", @progbits
