@@ -59,10 +59,8 @@ void lapic_init(void);
 void lapic_eoi(void);
 uint8_t lapic_id(void);
 bool lapic_send_ipi(uint8_t dest, uint32_t icr_lo);
-void lapic_timer_oneshot(uint32_t count);
 void lapic_timer_periodic(uint8_t vector, uint32_t count);
 void lapic_timer_stop(void);
-uint32_t lapic_timer_current(void);
 
 /* ---- timer.c ---- */
 uint32_t ticks(void);
@@ -73,7 +71,7 @@ void timer_check_lapic(void);
 
 /* ---- rtc.c, smp.c, pci.c ---- */
 void rtc_report(void);
-void smp_start_ap(void);
+void smp_start_ap(bool park_spinning);
 uint32_t pci_read(unsigned bus, unsigned dev, unsigned fn, unsigned reg);
 void pci_report(void);
 

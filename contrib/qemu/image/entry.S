@@ -25,15 +25,16 @@ _start:
 	movw	%cx, %ss
 	movl	$bsp_stack_top, %esp
 
-	/* Keep the loader's magic and info pointer out of the way of rep stosb. */
+	/* Keep the loader's magic and info pointer out of the way of rep stosl. */
 	movl	%eax, %esi
 	movl	%ebx, %ebp
-	/* Multiboot does not promise a zeroed .bss. */
+	/* Multiboot does not promise a zeroed .bss (link.ld keeps it 4-byte sized). */
 	movl	$bss_start, %edi
 	movl	$bss_end, %ecx
 	subl	%edi, %ecx
+	shrl	$2, %ecx
 	xorl	%eax, %eax
-	rep stosb
+	rep stosl
 
 	pushl	%ebp
 	pushl	%esi
@@ -61,10 +62,10 @@ gdt_desc:
 	.word	GDT_LIMIT
 	.long	gdt
 
-/* ---- stacks ---- */
-	.bss
+/* ---- stacks: outside .bss, so the clear above need not cover them ---- */
+	.section .stack, "aw", @nobits
 	.balign 16
-	.space	16384
+	.space	8192
 bsp_stack_top:
 	.globl	ap_stack_top
 	.space	4096

@@ -7,7 +7,7 @@
 #define IOWIN		0x10
 #define REDTBL(pin)	(0x10 + 2 * (pin))
 
-static void ioapic_write(uint8_t reg, uint32_t v)
+static void ioapic_write(uint32_t reg, uint32_t v)
 {
 	mmio_write32(IOAPIC_BASE + IOREGSEL, reg);
 	mmio_write32(IOAPIC_BASE + IOWIN, v);

@@ -15,7 +15,6 @@
 #define REG_LVT_LINT0	0x350
 #define REG_LVT_ERROR	0x370
 #define REG_TIMER_INIT	0x380
-#define REG_TIMER_CUR	0x390
 #define REG_TIMER_DIV	0x3e0
 
 #define SVR_ENABLE	0x100
@@ -70,14 +69,6 @@ bool lapic_send_ipi(uint8_t dest, uint32_t icr_lo)
 	return false;
 }
 
-/* Masked one-shot countdown, only read back: used to measure the timer clock. */
-void lapic_timer_oneshot(uint32_t count)
-{
-	wr(REG_TIMER_DIV, DIV_BY_16);
-	wr(REG_LVT_TIMER, LVT_MASKED);
-	wr(REG_TIMER_INIT, count);
-}
-
 void lapic_timer_periodic(uint8_t vector, uint32_t count)
 {
 	wr(REG_TIMER_DIV, DIV_BY_16);
@@ -89,9 +80,4 @@ void lapic_timer_stop(void)
 {
 	wr(REG_LVT_TIMER, LVT_MASKED);
 	wr(REG_TIMER_INIT, 0);
-}
-
-uint32_t lapic_timer_current(void)
-{
-	return rd(REG_TIMER_CUR);
 }

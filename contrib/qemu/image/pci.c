@@ -45,8 +45,6 @@ static unsigned scan_device(unsigned dev)
 			continue;
 		if (fn == 0 && (pci_read(0, dev, 0, REG_HEADER) >> 16) & HDR_MULTIFN)
 			nfn = 8;
-		say("pci 00:%02x.%u %04x:%04x class %04x", dev, fn, id & 0xffff,
-		    id >> 16, pci_read(0, dev, fn, REG_CLASS) >> 16);
 		found++;
 	}
 	return found;

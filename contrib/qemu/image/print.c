@@ -50,13 +50,27 @@ static void format(struct buf *b, const char *fmt, va_list ap)
 		}
 		while (fmt[1] >= '0' && fmt[1] <= '9')
 			width = width * 10 + (unsigned)(*++fmt - '0');
-		switch (*++fmt) {
-		case 's': put_str(b, va_arg(ap, const char *)); break;
-		case 'c': put(b, (char)va_arg(ap, int)); break;
-		case 'u': put_num(b, va_arg(ap, unsigned), 10, width); break;
-		case 'x': put_num(b, va_arg(ap, unsigned), 16, width); break;
-		case '%': put(b, '%'); break;
-		default: put(b, '?'); if (!*fmt) return; break;
+		if (!*++fmt)
+			return;		/* a lone '%' ends the format */
+		switch (*fmt) {
+		case 's':
+			put_str(b, va_arg(ap, const char *));
+			break;
+		case 'c':
+			put(b, (char)va_arg(ap, int));
+			break;
+		case 'u':
+			put_num(b, va_arg(ap, unsigned), 10, width);
+			break;
+		case 'x':
+			put_num(b, va_arg(ap, unsigned), 16, width);
+			break;
+		case '%':
+			put(b, '%');
+			break;
+		default:
+			put(b, '?');	/* unsupported conversion: visible, not fatal */
+			break;
 		}
 	}
 }

@@ -16,6 +16,7 @@
 extern const char tramp_start[], tramp_end[];
 
 static uint8_t bsp_apic_id;
+static bool ap_spins;
 static volatile uint32_t ap_up;
 static volatile uint32_t ipis;
 
@@ -32,8 +33,16 @@ void ap_main(void)
 	ap_up = 1;
 	/* Wake the BSP from HLT: checks IPI delivery between the two vCPUs too. */
 	lapic_send_ipi(bsp_apic_id, ICR_FIXED | VEC_IPI);
-	for (;;)
-		__asm__ volatile("cli; hlt");
+	/*
+	 * Park halted, as an idle OS would. "ap=spin" parks in a PAUSE loop instead,
+	 * to tell a hypervisor's HLT handling apart from the rest when a run hangs.
+	 */
+	for (;;) {
+		if (ap_spins)
+			cpu_relax();
+		else
+			__asm__ volatile("cli; hlt");
+	}
 }
 
 /* ---- BSP side ---- */
@@ -61,8 +70,9 @@ static void send(uint32_t icr, const char *what)
 		fail("smp: %s IPI stuck in delivery", what);
 }
 
-void smp_start_ap(void)
+void smp_start_ap(bool park_spinning)
 {
+	ap_spins = park_spinning;
 	bsp_apic_id = lapic_id();
 	intr_set_handler(VEC_IPI, on_ipi);
 	memcpy((void *)TRAMP_BASE, tramp_start, (size_t)(tramp_end - tramp_start));
@@ -70,7 +80,8 @@ void smp_start_ap(void)
 	send(ICR_INIT, "INIT");
 	sleep_ticks(10);			/* the MP spec's 10 ms after INIT */
 	send(ICR_STARTUP | SIPI_VECTOR, "SIPI");
-	if (!wait_for(ap_is_up, 1))		/* a running AP ignores a second SIPI */
+	/* The MP spec's second SIPI, in case the first was lost; a running AP ignores it. */
+	if (!wait_for(ap_is_up, 1))
 		send(ICR_STARTUP | SIPI_VECTOR, "SIPI");
 	if (!wait_for(ap_is_up, 200))
 		fail("smp: cpu1 (apic id %u) not up within 200 ms", AP_APIC_ID);

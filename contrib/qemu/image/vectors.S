@@ -33,6 +33,14 @@ intr_common:
 	addl	$4, %esp
 	popal
 	addl	$8, %esp		/* vector and error code */
-	iret
+	/*
+	 * Return as IRET would for a same-privilege interrupt, without IRET: the
+	 * instruction emulator of this host's KVM (kvm_pvm) cannot run a
+	 * protected-mode IRET and stops the VM with an internal error. Stack here:
+	 * eip, cs, eflags. An interrupt taken between popfl and ret just nests.
+	 */
+	pushl	8(%esp)
+	popfl
+	ret	$8
 
 	.section .note.GNU-stack, "", @progbits
