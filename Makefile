@@ -28,3 +28,7 @@ install: all
 
 clean:
 	rm -rf $(BUILD) $(SANBUILD)
+
+.PHONY: bench
+bench: all
+	bench/run $(BUILD)

@@ -1,0 +1,178 @@
+/*
+ * The benchmark's shared pieces: the guest image both VMMs load, the raw
+ * KVM harness, the libnvmm harness, timing, syscall counting and the
+ * result table. Every measurement runs raw KVM and libnvmm in the same
+ * process, interleaved, so that host noise hits both alike.
+ */
+#ifndef NVMM_BENCH_H
+#define NVMM_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nvmm.h>
+
+/* ---- Guest image (image.c, guests.S) ----------------------------------- */
+
+#include "guest_layout.h"
+
+enum guest {
+	GUEST_PIO,	/* out %al, $port forever */
+	GUEST_MMIO,	/* movl %eax, G_MMIO forever */
+	GUEST_HLT,	/* hlt forever */
+	GUEST_RDMSR,	/* rdmsr G_MSR forever */
+	GUEST_TOUCH,	/* write one byte per 4 KiB page of G_BIG, then hlt */
+	GUEST_COUNT
+};
+
+/* Fill ram with tables and code; returns the guest RIP of 'which'. */
+uint64_t image_build(uint8_t *ram, enum guest which);
+
+/* ---- Raw KVM (raw.c) ----------------------------------------------------------- */
+
+struct kvm_run;
+
+struct raw_vm {
+	int vm_fd;
+	int vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *ram;
+};
+
+int raw_init(void);
+/* VM with MSR exits (deny-all filter), RAM at 0, vCPU 0 in long mode. */
+void raw_vm_create(struct raw_vm *, enum guest, bool sync_regs);
+void raw_vm_destroy(struct raw_vm *);
+/* One KVM_RUN; returns the KVM exit reason. */
+uint32_t raw_run(struct raw_vm *);
+/* Creation as the brief defines it: VM, vCPU, kvm_run mapping. */
+int raw_create_bare(struct raw_vm *, bool with_vcpu);
+void raw_destroy_bare(struct raw_vm *);
+int raw_map(struct raw_vm *, uint32_t slot, uint64_t gpa, void *hva,
+    uint64_t size);
+int raw_vm_fd_create(void);
+
+/* State classes, done the classic way: one GET/SET ioctl family each. */
+struct raw_state;
+struct raw_state *raw_state_alloc(void);
+void raw_state_get(struct raw_vm *, struct raw_state *, uint64_t nvmm_class);
+void raw_state_set(struct raw_vm *, const struct raw_state *,
+    uint64_t nvmm_class);
+
+/* ---- libnvmm (nv.c) ------------------------------------------------------------- */
+
+struct nv_vm {
+	struct nvmm_machine mach;
+	struct nvmm_vcpu vcpu;
+	uint8_t *ram;
+};
+
+void nv_vm_create(struct nv_vm *, enum guest);
+void nv_vm_destroy(struct nv_vm *);
+/* nvmm_vcpu_run until an exit other than NONE; returns the reason. */
+uint64_t nv_run(struct nv_vm *);
+
+/* ---- Measurement (util.c) ------------------------------------------------------- */
+
+uint64_t now_ns(void);
+double median(double *v, size_t n);
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void check(int r, const char *what);
+extern volatile uint64_t bench_sink;	/* keeps reads of guest data alive */
+
+/* Syscalls entered by this thread, counted by the kernel (perf tracepoints). */
+struct sc_count {
+	double all;
+	double ioctl;
+};
+bool sc_available(void);
+void sc_start(void);
+/* Leave a region out of the count (a pause costs nothing counted). */
+void sc_pause(void);
+void sc_resume(void);
+/* Per op since sc_start, the counter's own ioctls taken out. */
+struct sc_count sc_stop(unsigned long ops);
+
+/* ---- The runner (main.c) ------------------------------------------------------- */
+
+/*
+ * One measurement on both sides: fn(ctx, n) does n operations and returns
+ * the cost of one (ns). The runner alternates raw and libnvmm batches and
+ * keeps the median of each side, then counts syscalls in one more batch.
+ */
+typedef double (*measure_fn)(void *ctx, unsigned int n);
+
+struct pair {
+	measure_fn raw, lib;
+	void *raw_ctx, *lib_ctx;
+	measure_fn ref;		/* optional third side, timed only */
+	void *ref_ctx;
+	unsigned int n;		/* operations per batch */
+	unsigned int reps;	/* batches per side */
+	unsigned int count_n;	/* operations in the counting batch; 0: none */
+	bool isolated;		/* count only between op_begin and op_end */
+};
+
+struct result {
+	double raw, lib;		/* medians, ns per operation */
+	double ref;			/* the third side, if any */
+	struct sc_count sc_raw, sc_lib;
+	bool counted;
+};
+
+struct result pair_run(const struct pair *);
+extern unsigned int bench_reps_scale;	/* --quick divides the reps */
+
+/*
+ * Isolating one operation inside a loop: timed (ns) in timing batches,
+ * the only part counted in the counting batch.
+ */
+extern bool bench_counting;
+static inline uint64_t
+op_begin(void)
+{
+	if (bench_counting) {
+		sc_resume();
+		return 0;
+	}
+	return now_ns();
+}
+static inline double
+op_end(uint64_t t0)
+{
+	if (bench_counting) {
+		sc_pause();
+		return 0;
+	}
+	return (double)(now_ns() - t0);
+}
+/* The median of n samples, less what two timer reads cost. */
+double samples_median(double *s, unsigned int n);
+
+/* ---- The table (table.c) -------------------------------------------------------- */
+
+void table_section(const char *title);
+/*
+ * scale divides ns for the printed unit. target > 0: the ratio must stay
+ * below it and libnvmm make one syscall per op; 0: no target; < 0: no
+ * ratio either (raw is near zero). A result with a third side (ref) gets
+ * a second line, ref_name, comparing libnvmm with it.
+ */
+void table_row(const char *name, const char *unit, double scale,
+    const struct result *, double target);
+void table_ref_row(const char *ref_name, const char *unit, double scale,
+    const struct result *, double target);
+void table_print(const char *title);
+
+/* ---- The measurements ------------------------------------------------------------ */
+
+void bench_exits(void);		/* exits.c */
+void bench_state(void);		/* state.c */
+void bench_lifetimes(void);	/* life.c */
+void bench_big_map(void);	/* map.c */
+void bench_memory_measure(void);	/* mem.c: before the others */
+void bench_memory(void);	/* mem.c: its rows */
+
+#endif /* NVMM_BENCH_H */

@@ -1,0 +1,168 @@
+/*
+ * Exit round trips: one guest instruction that exits, served and resumed,
+ * in a loop. Raw KVM serves it in kvm_run (reads the PIO or MMIO data,
+ * writes the MSR answer); libnvmm serves it the NVMM way (assists with
+ * callbacks that read the data; RDMSR answered through getstate/setstate).
+ */
+#include <linux/kvm.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define MSR_VALUE	0x1122334455667788ULL
+
+static const char *const exit_names[GUEST_TOUCH] = {
+	[GUEST_PIO] = "PIO out + nvmm_assist_io",
+	[GUEST_MMIO] = "MMIO write + nvmm_assist_mem",
+	[GUEST_HLT] = "HLT",
+	[GUEST_RDMSR] = "RDMSR + getstate/setstate GPRS",
+};
+
+static const uint32_t raw_reason[GUEST_TOUCH] = {
+	[GUEST_PIO] = KVM_EXIT_IO,
+	[GUEST_MMIO] = KVM_EXIT_MMIO,
+	[GUEST_HLT] = KVM_EXIT_HLT,
+	[GUEST_RDMSR] = KVM_EXIT_X86_RDMSR,
+};
+
+static const uint64_t nv_reason[GUEST_TOUCH] = {
+	[GUEST_PIO] = NVMM_VCPU_EXIT_IO,
+	[GUEST_MMIO] = NVMM_VCPU_EXIT_MEMORY,
+	[GUEST_HLT] = NVMM_VCPU_EXIT_HALTED,
+	[GUEST_RDMSR] = NVMM_VCPU_EXIT_RDMSR,
+};
+
+struct exit_raw {
+	struct raw_vm vm;
+	enum guest g;
+};
+
+struct exit_nv {
+	struct nv_vm vm;
+	enum guest g;
+};
+
+/* ---- Raw KVM ------------------------------------------------------------------ */
+
+static void
+raw_serve(struct raw_vm *vm, enum guest g)
+{
+	struct kvm_run *run = vm->run;
+	uint32_t v = 0;
+
+	switch (g) {
+	case GUEST_PIO:
+		bench_sink += *((uint8_t *)run + run->io.data_offset);
+		break;
+	case GUEST_MMIO:
+		memcpy(&v, run->mmio.data, run->mmio.len < 4 ? run->mmio.len : 4);
+		bench_sink += v;
+		break;
+	case GUEST_RDMSR:
+		run->msr.error = 0;
+		run->msr.data = MSR_VALUE;
+		break;
+	default:
+		break;
+	}
+}
+
+static double
+raw_exits(void *ctx, unsigned int n)
+{
+	struct exit_raw *e = ctx;
+	double s[n];
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t t0 = op_begin();
+		uint32_t r = raw_run(&e->vm);
+
+		if (r != raw_reason[e->g])
+			die("%s: KVM exit %u", exit_names[e->g], r);
+		raw_serve(&e->vm, e->g);
+		s[i] = op_end(t0);
+	}
+	return samples_median(s, n);
+}
+
+/* ---- libnvmm ------------------------------------------------------------------ */
+
+static void
+nv_answer_rdmsr(struct nv_vm *vm)
+{
+	struct nvmm_x64_state *st = vm->vcpu.state;
+
+	check(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS),
+	    "nvmm_vcpu_getstate");
+	st->gprs[NVMM_X64_GPR_RAX] = MSR_VALUE & 0xFFFFFFFF;
+	st->gprs[NVMM_X64_GPR_RDX] = MSR_VALUE >> 32;
+	st->gprs[NVMM_X64_GPR_RIP] = vm->vcpu.exit->u.rdmsr.npc;
+	check(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS),
+	    "nvmm_vcpu_setstate");
+}
+
+static void
+nv_serve(struct nv_vm *vm, enum guest g)
+{
+	switch (g) {
+	case GUEST_PIO:
+		check(nvmm_assist_io(&vm->mach, &vm->vcpu), "nvmm_assist_io");
+		break;
+	case GUEST_MMIO:
+		check(nvmm_assist_mem(&vm->mach, &vm->vcpu), "nvmm_assist_mem");
+		break;
+	case GUEST_RDMSR:
+		nv_answer_rdmsr(vm);
+		break;
+	default:
+		break;
+	}
+}
+
+static double
+nv_exits(void *ctx, unsigned int n)
+{
+	struct exit_nv *e = ctx;
+	double s[n];
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t t0 = op_begin();
+		uint64_t r = nv_run(&e->vm);
+
+		if (r != nv_reason[e->g])
+			die("%s: NVMM exit 0x%llx", exit_names[e->g],
+			    (unsigned long long)r);
+		nv_serve(&e->vm, e->g);
+		s[i] = op_end(t0);
+	}
+	return samples_median(s, n);
+}
+
+/* ---- The rows -------------------------------------------------------------------- */
+
+void
+bench_exits(void)
+{
+	table_section("exit round trip (ns per exit)");
+	for (enum guest g = GUEST_PIO; g < GUEST_TOUCH; g++) {
+		struct exit_raw raw = { .g = g }, sync = { .g = g };
+		struct exit_nv nv = { .g = g };
+		struct pair p = {
+			.raw = raw_exits, .lib = nv_exits, .ref = raw_exits,
+			.raw_ctx = &raw, .lib_ctx = &nv, .ref_ctx = &sync,
+			.n = 2000, .reps = 31, .count_n = 2000, .isolated = true,
+		};
+		struct result r;
+
+		raw_vm_create(&raw.vm, g, false);
+		raw_vm_create(&sync.vm, g, true);
+		nv_vm_create(&nv.vm, g);
+		r = pair_run(&p);
+		table_row(exit_names[g], "ns", 1, &r, 1.03);
+		table_ref_row("  raw with KVM_SYNC_REGS as reference", "ns", 1,
+		    &r, 1.03);
+		raw_vm_destroy(&raw.vm);
+		raw_vm_destroy(&sync.vm);
+		nv_vm_destroy(&nv.vm);
+	}
+}
