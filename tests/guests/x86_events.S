@@ -65,6 +65,22 @@ LABEL(x86_ev_cr8)
 	mov	$5, %eax
 	mov	%rax, %cr8
 	TEST_END
+
+/* The same facts at an IO exit and at a MEMORY exit (unbacked GPA). */
+LABEL(x86_ev_io)
+	mov	$6, %eax
+	mov	%rax, %cr8
+	push	$0x8D7
+	popfq
+	out	%al, $0x80
+	hlt
+LABEL(x86_ev_mmio)
+	mov	$9, %eax
+	mov	%rax, %cr8
+	push	$0xC3
+	popfq
+	mov	0x10000000, %al
+	hlt
 GUEST_END(x86_events)
 
 	.section .note.GNU-stack, "", @progbits

@@ -11,7 +11,8 @@
 T_GUEST(x86_events);
 extern const uint8_t x86_ev_hlt[], x86_ev_window[], x86_ev_window_open[],
     x86_ev_sti_hlt[], x86_ev_spin[], x86_ev_movss[], x86_ev_sti[],
-    x86_ev_plain[], x86_ev_flags[], x86_ev_cr8[];
+    x86_ev_plain[], x86_ev_flags[], x86_ev_cr8[], x86_ev_io[],
+    x86_ev_mmio[];
 extern const uint8_t x86_h_nmi[], x86_h_nmi_iret[], x86_h_nmi_hlt_iret[];
 
 #define IF		0x200ULL
@@ -229,6 +230,14 @@ test_exitstate(void)
 	    "RDMSR after popf: exitstate.rflags");
 	t_ok(run_probe(x86_ev_cr8, 0x2) && es()->cr8 == 5,
 	    "RDMSR after mov to CR8: exitstate.cr8");
+	x86_restart(&vm, gpa(x86_ev_io), 0x2);
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_IO && es()->cr8 == 6 &&
+	    es()->rflags == 0x8D7 && !es()->evt_pending,
+	    "IO exit: exitstate.cr8 and rflags");
+	x86_restart(&vm, gpa(x86_ev_mmio), 0x2);
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_MEMORY && es()->cr8 == 9 &&
+	    es()->rflags == 0xC3 && !es()->evt_pending,
+	    "MEMORY exit: exitstate.cr8 and rflags");
 	x86_restart(&vm, gpa(x86_ev_plain), 0x2);
 	x86_set_windows(&vm, true, false);
 	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_RDMSR && es()->int_window_exiting,
@@ -244,7 +253,7 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(4 + 3 + 1 + 1 + 2 * 6 + 6 + 8 + 2 + 3 + 2);
+	t_plan(4 + 3 + 1 + 1 + 2 * 6 + 6 + 10 + 2 + 3 + 2);
 
 	fresh_vm(x86_h_nmi);
 	test_delivery(NVMM_VCPU_EVENT_INTR, 0x40, 0, NO_ERROR, "INTR 0x40");
