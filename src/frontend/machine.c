@@ -342,15 +342,9 @@ fe_vcpu_alloc(nvmm_cpuid_t cpuid, struct fe_vcpu **vp)
 	pthread_mutexattr_t attr;
 	struct fe_vcpu *v;
 
-	/* Page aligned and zeroed: the comm page starts it. */
-	v = mmap(NULL, sizeof(*v), PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (v == MAP_FAILED)
+	/* Heap memory, so that leak checkers see what it points to. */
+	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return ENOMEM;
-	if ((v->exit = calloc(1, sizeof(*v->exit))) == NULL) {
-		munmap(v, sizeof(*v));
-		return ENOMEM;
-	}
 	/* Callbacks of an assist may call back into libnvmm. */
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
@@ -362,21 +356,23 @@ fe_vcpu_alloc(nvmm_cpuid_t cpuid, struct fe_vcpu **vp)
 	return 0;
 }
 
+/*
+ * A destroyed vCPU's structure is kept, magic cleared, and never reused: a
+ * stale handle then never matches a later vCPU, and nvmm_vcpu_stop() on it
+ * reads magic 0 (EINVAL) instead of touching freed memory. It costs one
+ * small structure per destroyed vCPU.
+ */
+static struct fe_vcpu *fe_retired;
+
 static void
 fe_vcpu_release(struct fe_vcpu *v)
 {
 	v->magic = 0;
 	pthread_mutex_destroy(&v->lock);
-	free(v->exit);
-	/*
-	 * Leave zeroed read-only memory at the address, never reused: a stale
-	 * handle then never matches a later vCPU, and nvmm_vcpu_stop() on it
-	 * reads magic 0 (EINVAL) instead of faulting. One page of address
-	 * space per destroyed vCPU, no memory.
-	 */
-	if (mmap(v, sizeof(*v), PROT_READ, MAP_FIXED | MAP_PRIVATE |
-	    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED)
-		munmap(v, sizeof(*v));
+	pthread_mutex_lock(&fe_lock);
+	v->retired_next = fe_retired;
+	fe_retired = v;
+	pthread_mutex_unlock(&fe_lock);
 }
 
 /* Publish the vCPU count in the registry; a failure there only goes stale. */
@@ -441,7 +437,7 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 	vcpu->cpuid = cpuid;
 	vcpu->state = &v->comm.state;
 	vcpu->event = &v->comm.event;
-	vcpu->exit = v->exit;
+	vcpu->exit = &v->exit;
 	vcpu->stop = &v->comm.stop;
 out:
 	fe_machine_put(m);
@@ -564,7 +560,7 @@ fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 
 	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
 		return error;
-	error = fe_impl->vcpu_run(m, v, v->exit);
+	error = fe_impl->vcpu_run(m, v, &v->exit);
 	/* As NetBSD: a stop request lasts until the run returns. */
 	v->comm.stop = 0;
 	fe_vcpu_put(m, v, true);

@@ -40,9 +40,9 @@ struct fe_area {
 
 struct fe_vcpu {
 	/*
-	 * First member and page aligned: struct nvmm_vcpu's state, event and
-	 * stop pointers point into it, and nvmm_vcpu_stop() finds this
-	 * structure from vcpu->stop alone.
+	 * First member: struct nvmm_vcpu's state, event and stop pointers
+	 * point into it, and nvmm_vcpu_stop() finds this structure from
+	 * vcpu->stop alone.
 	 */
 	struct nvmm_comm_page comm;
 
@@ -50,8 +50,9 @@ struct fe_vcpu {
 	nvmm_cpuid_t cpuid;
 	unsigned int users;		/* lookups in progress (fe_lock) */
 	pthread_mutex_t lock;		/* serialises run/getstate/assists */
-	struct nvmm_vcpu_exit *exit;	/* handed out as vcpu->exit */
+	struct nvmm_vcpu_exit exit;	/* handed out as vcpu->exit */
 	void *cpudata;			/* backend */
+	struct fe_vcpu *retired_next;	/* destroyed vCPUs, never freed */
 };
 
 struct fe_machine {
