@@ -209,10 +209,41 @@ insn_io_matches(const struct kvmx86_vcpu *cpu, const uint8_t *b, size_t n,
 	return (run->s.regs.regs.rdx & 0xFFFF) == run->io.port;
 }
 
+/* The bytes insn_scan() takes for prefixes. */
+static bool
+insn_is_prefix(uint8_t b, bool long64)
+{
+	return insn_segment(b) >= 0 || b == 0x66 || b == 0x67 || b == 0xF0 ||
+	    b == 0xF2 || b == 0xF3 || (long64 && (b & 0xF0) == 0x40);
+}
+
+/*
+ * The longest I/O instruction in b[0..w) with its opcode at b[q] and its
+ * end at b[w], or 0: only starts within the prefixes before q can decode
+ * so. REP INS/OUTS do not count: KVM keeps RIP on them until done.
+ */
+static size_t
+insn_io_ending(const struct kvmx86_vcpu *cpu, const uint8_t *b, size_t w,
+    size_t q, bool long64, bool def32, struct kvmx86_insn *insn)
+{
+	size_t s = q, len;
+
+	while (s > 0 && insn_is_prefix(b[s - 1], long64))
+		s--;
+	for (; s <= q; s++) {
+		if (insn_io_matches(cpu, b + s, w - s, long64, def32, insn,
+		    &len) && len == w - s &&
+		    !((insn->opcode & 0xFC) == 0x6C && insn->rep))
+			return len;
+	}
+	return 0;
+}
+
 /*
  * The OUT that ends at RIP: the longest run of prefixes that still
- * decodes to the reported access (a REP OUTS never gets here: KVM keeps
- * RIP on it until the count is done).
+ * decodes to the reported access, with the opcode last (DX forms) or
+ * before the port byte (imm8 forms). Two candidates, not fifteen: this
+ * runs at every OUT exit on hosts whose KVM steps over OUT before exiting.
  */
 static int
 insn_io_behind(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
@@ -223,6 +254,8 @@ insn_io_behind(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
 	uint64_t end = insn_linear(cpu, rip, long64);
 	uint8_t bytes[INSN_MAX];
 	size_t w = rip < INSN_MAX ? (size_t)rip : INSN_MAX;
+	struct kvmx86_insn imm;
+	size_t l_dx, l_imm;
 
 	/* The bytes before RIP, or those in its page if the one before is out. */
 	if (w > 0 && insn_copy_locked(cpu, pg, end - w, bytes, w) != w) {
@@ -230,15 +263,19 @@ insn_io_behind(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
 		if (insn_copy_locked(cpu, pg, end - w, bytes, w) != w)
 			return EFAULT;
 	}
-	for (size_t l = w; l > 0; l--) {
-		if (insn_io_matches(cpu, bytes + w - l, l, long64, def32,
-		    insn, len) && *len == l &&
-		    !((insn->opcode & 0xFC) == 0x6C && insn->rep)) {
-			*start = rip - l;
-			return 0;
-		}
+	l_dx = w >= 1 ? insn_io_ending(cpu, bytes, w, w - 1, long64, def32,
+	    insn) : 0;
+	l_imm = w >= 2 ? insn_io_ending(cpu, bytes, w, w - 2, long64, def32,
+	    &imm) : 0;
+	if (l_imm > l_dx) {
+		*insn = imm;
+		l_dx = l_imm;
 	}
-	return EFAULT;
+	if (l_dx == 0)
+		return EFAULT;
+	*len = l_dx;
+	*start = rip - l_dx;
+	return 0;
 }
 
 int
