@@ -21,40 +21,112 @@
 #define INSN_MAX	15
 #define EFER_LMA	(1ULL << 10)
 
+/* ---- Code pages, and a cache of their translation --------------------------- */
+
+/*
+ * Exits in a loop fetch from the same code page again and again, and a
+ * walk per fetch costs as much as the rest of an exit's work in user
+ * space. So the last two pages' translations are kept with the table
+ * entries each walk read on its way: a hit reads those entries again
+ * through their host addresses and compares, so that a guest that
+ * rewrote its tables misses exactly where a new walk would go elsewhere.
+ * A slot change (maps_gen) retires the host addresses.
+ */
 static int
 insn_read_entry(void *ctx, gpaddr_t gpa, size_t size, uint64_t *entry)
 {
-	const struct fe_area *a = fe_area_find(ctx, gpa);
+	struct kvmx86_vcpu *cpu = ctx;
+	struct kvmx86_code_page *c = &cpu->code[cpu->code_next];
+	const struct fe_area *a = fe_area_find(cpu->mach, gpa);
+	const void *hva;
 
 	if (a == NULL || gpa + size > a->gpa + a->size)
 		return EFAULT;
+	hva = (const void *)(a->hva + (gpa - a->gpa));
 	*entry = 0;
-	memcpy(entry, (const void *)(a->hva + (gpa - a->gpa)), size);
+	memcpy(entry, hva, size);
+	if (c->n < KVMX86_CODE_PATH_MAX) {
+		c->entry_hva[c->n] = hva;
+		c->entry_val[c->n] = *entry;
+		c->entry_size[c->n] = (uint8_t)size;
+	}
+	c->n++;
 	return 0;
+}
+
+static uint64_t
+insn_maps_gen(const struct kvmx86_vcpu *cpu)
+{
+	const struct kvmx86_machine *mach = cpu->mach->machdata;
+
+	return mach->maps_gen;
+}
+
+static bool
+insn_cache_hit(const struct kvmx86_vcpu *cpu, const struct kvmx86_code_page *c,
+    const struct x86_paging *pg, uint64_t page)
+{
+	if (!c->valid || c->page != page || c->gen != insn_maps_gen(cpu) ||
+	    memcmp(&c->pg, pg, sizeof(*pg)) != 0)
+		return false;
+	for (unsigned int i = 0; i < c->n; i++) {
+		uint64_t now = 0;
+
+		memcpy(&now, c->entry_hva[i], c->entry_size[i]);
+		if (now != c->entry_val[i])
+			return false;
+	}
+	return true;
+}
+
+/* The host address of a guest-linear page, or NULL. */
+static const uint8_t *
+insn_page(struct kvmx86_vcpu *cpu, const struct x86_paging *pg, uint64_t page)
+{
+	struct kvmx86_code_page *c;
+	const struct fe_area *a;
+	nvmm_prot_t prot;
+	gpaddr_t gpa;
+
+	for (unsigned int i = 0; i < 2; i++) {
+		if (insn_cache_hit(cpu, &cpu->code[i], pg, page)) {
+			cpu->code_next = !i;
+			return (const uint8_t *)cpu->code[i].hva;
+		}
+	}
+	c = &cpu->code[cpu->code_next];
+	c->valid = false;
+	c->n = 0;
+	if (x86_walk(pg, page, insn_read_entry, cpu, &gpa, &prot) != 0 ||
+	    (a = fe_area_find(cpu->mach, gpa)) == NULL)
+		return NULL;
+	/* Areas are page-aligned: the whole page is there. */
+	c->hva = a->hva + (gpa - a->gpa);
+	c->page = page;
+	c->gen = insn_maps_gen(cpu);
+	memcpy(&c->pg, pg, sizeof(*pg));
+	c->valid = (c->n <= KVMX86_CODE_PATH_MAX);
+	cpu->code_next = !cpu->code_next;
+	return (const uint8_t *)c->hva;
 }
 
 /* Copy up to len bytes of guest-linear memory; returns how many. */
 static size_t
-insn_copy(struct fe_machine *m, const struct x86_paging *pg, uint64_t lin,
+insn_copy(struct kvmx86_vcpu *cpu, const struct x86_paging *pg, uint64_t lin,
     uint8_t *buf, size_t len)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		const struct fe_area *a;
-		size_t chunk = 4096 - ((lin + done) & 4095);
-		nvmm_prot_t prot;
-		gpaddr_t gpa;
+		uint64_t at = lin + done;
+		size_t chunk = 4096 - (at & 4095);
+		const uint8_t *page = insn_page(cpu, pg, at & ~4095ULL);
 
-		if (x86_walk(pg, lin + done, insn_read_entry, m, &gpa,
-		    &prot) != 0 || (a = fe_area_find(m, gpa)) == NULL)
+		if (page == NULL)
 			break;
 		if (chunk > len - done)
 			chunk = len - done;
-		if (chunk > a->gpa + a->size - gpa)
-			chunk = a->gpa + a->size - gpa;
-		memcpy(buf + done, (const void *)(a->hva + (gpa - a->gpa)),
-		    chunk);
+		memcpy(buf + done, page + (at & 4095), chunk);
 		done += chunk;
 	}
 	return done;
@@ -140,7 +212,7 @@ insn_copy_locked(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
 	size_t n;
 
 	pthread_mutex_lock(&cpu->mach->maps_lock);
-	n = insn_copy(cpu->mach, pg, lin, buf, len);
+	n = insn_copy(cpu, pg, lin, buf, len);
 	pthread_mutex_unlock(&cpu->mach->maps_lock);
 	return n;
 }

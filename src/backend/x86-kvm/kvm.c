@@ -316,6 +316,7 @@ kvmx86_slot(struct fe_machine *m, const struct fe_area *a, uint64_t size)
 		.userspace_addr = a->hva,
 	};
 
+	mach->maps_gen++;	/* insn.c caches host addresses of slots */
 	return ioctl(mach->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) == 0 ? 0 :
 	    errno;
 }

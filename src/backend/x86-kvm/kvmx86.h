@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "../../frontend/nvmm_impl.h"
+#include "../../lib/x86_walk.h"
 
 #define KVMX86_CPUID_MAXOPS	32	/* NVMM's conf_cpuid_maxops */
 #define KVMX86_XCR0_MASK	0x3ULL	/* x87|SSE, as NVMM exposes */
@@ -32,6 +33,7 @@ extern struct kvmx86_host kvmx86_host;
 
 struct kvmx86_machine {
 	int vm_fd;
+	uint64_t maps_gen;	/* slot changes (under the maps lock) */
 };
 
 /* The KVM operation an exit left half done; KVM_RUN finishes it. */
@@ -40,6 +42,20 @@ enum kvmx86_pending {
 	KVMX86_PENDING_IO,
 	KVMX86_PENDING_MMIO,
 	KVMX86_PENDING_MSR,
+};
+
+/* insn.c: a code page translated, and the table entries the walk read. */
+#define KVMX86_CODE_PATH_MAX	5
+struct kvmx86_code_page {
+	bool valid;
+	uint64_t gen;			/* kvmx86_machine.maps_gen */
+	struct x86_paging pg;		/* compared bytewise: memset first */
+	uint64_t page;			/* guest-linear */
+	uintptr_t hva;
+	unsigned int n;
+	const void *entry_hva[KVMX86_CODE_PATH_MAX];
+	uint64_t entry_val[KVMX86_CODE_PATH_MAX];
+	uint8_t entry_size[KVMX86_CODE_PATH_MAX];
 };
 
 struct kvmx86_vcpu {
@@ -70,6 +86,10 @@ struct kvmx86_vcpu {
 	unsigned int ncpuid_conf;
 	bool cpuid_dirty;
 	bool has_run;
+
+	/* insn.c: the last two code pages (an instruction may straddle). */
+	struct kvmx86_code_page code[2];
+	unsigned int code_next;		/* the one to replace */
 
 	/* Kicks: who runs the vCPU, and whether it is inside KVM_RUN. */
 	atomic_int running;
