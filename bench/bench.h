@@ -169,6 +169,8 @@ void table_print(const char *title);
 /* ---- The measurements ------------------------------------------------------------ */
 
 void bench_exits(void);		/* exits.c */
+/* One exit loop, n exits, nothing printed: 0, or -1 for an unknown guest. */
+int bench_exit_loop(const char *guest, const char *side, unsigned int n);
 void bench_state(void);		/* state.c */
 void bench_lifetimes(void);	/* life.c */
 void bench_big_map(void);	/* map.c */

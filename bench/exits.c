@@ -166,3 +166,31 @@ bench_exits(void)
 		nv_vm_destroy(&nv.vm);
 	}
 }
+
+/* ---- One loop alone, for an outside counter (bench/run --strace) ------------- */
+
+static const char *const loop_names[GUEST_TOUCH] = {
+	[GUEST_PIO] = "pio", [GUEST_MMIO] = "mmio", [GUEST_HLT] = "hlt",
+	[GUEST_RDMSR] = "rdmsr",
+};
+
+int
+bench_exit_loop(const char *guest, const char *side, unsigned int n)
+{
+	for (enum guest g = GUEST_PIO; g < GUEST_TOUCH; g++) {
+		struct exit_raw raw = { .g = g };
+		struct exit_nv nv = { .g = g };
+
+		if (strcmp(guest, loop_names[g]) != 0)
+			continue;
+		if (strcmp(side, "raw") == 0) {
+			raw_vm_create(&raw.vm, g, false);
+			(void)raw_exits(&raw, n);
+		} else {
+			nv_vm_create(&nv.vm, g);
+			(void)nv_exits(&nv, n);
+		}
+		return 0;
+	}
+	return -1;
+}

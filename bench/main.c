@@ -2,7 +2,10 @@
  * nvmm-bench: libnvmm against raw KVM, measured in one run, one table.
  *
  *   nvmm-bench [--quick] [--only exits|state|life|map|memory]...
+ *   nvmm-bench --loop pio|mmio|hlt|rdmsr raw|lib N
  *
+ * The second form runs one exit loop for N exits and prints nothing, for
+ * an outside syscall counter (bench/run --strace).
  * Machines register under NVMM_RUNDIR; when it is unset a private
  * temporary directory is used (the 128-machine row needs every id).
  */
@@ -166,6 +169,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: nvmm-bench [--quick] [--only PART]...\n"
+	    "       nvmm-bench --loop pio|mmio|hlt|rdmsr raw|lib N\n"
 	    "parts: exits state life map memory\n");
 	exit(2);
 }
@@ -199,10 +203,16 @@ main(int argc, char **argv)
 	struct utsname u;
 	char title[256];
 
-	parse_args(argc, argv, want);
 	rundir_setup();
 	if (raw_init() == -1 || nvmm_init() == -1)
 		die("/dev/kvm: %s (need access to KVM)", strerror(errno));
+	if (argc == 5 && strcmp(argv[1], "--loop") == 0) {
+		if (bench_exit_loop(argv[2], argv[3],
+		    (unsigned int)strtoul(argv[4], NULL, 0)) != 0)
+			usage();
+		return 0;
+	}
+	parse_args(argc, argv, want);
 	timer_calibrate();
 	/* Memory first: its children fork from a process not yet grown. */
 	for (size_t j = 0; j < NPARTS; j++) {
