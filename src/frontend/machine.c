@@ -145,43 +145,68 @@ fe_not_ours(nvmm_machid_t machid)
 	return reg_lookup(machid, &info) == 0 ? EPERM : ENOENT;
 }
 
-int
-fe_machine_get(const struct nvmm_machine *mach, struct fe_machine **mp)
+/*
+ * With fe_lock held: take a use of the machine behind a handle. ESRCH: no
+ * machine of ours has that id (the caller asks the registry why, unlocked).
+ */
+static int
+fe_machine_use(const struct nvmm_machine *mach, struct fe_machine **mp)
 {
-	struct fe_machine *m;
+	struct fe_machine *m = fe_machines[mach->machid];
 
-	if (fe_impl == NULL)
-		return EBADF;
-	if (mach == NULL || mach->machid >= NVMM_MAX_MACHINES)
-		return EINVAL;
-	pthread_mutex_lock(&fe_lock);
-	m = fe_machines[mach->machid];
+	if (m == NULL)
+		return ESRCH;
 	/* areas identifies this creation: stale handles do not match. */
-	if (m == NULL || mach->areas != (void *)m->cookie) {
-		pthread_mutex_unlock(&fe_lock);
-		return m == NULL ? fe_not_ours(mach->machid) : ENOENT;
-	}
+	if (mach->areas != (void *)m->cookie)
+		return ENOENT;
 	m->users++;
-	pthread_mutex_unlock(&fe_lock);
 	*mp = m;
 	return 0;
 }
 
-static void
-fe_unuse(unsigned int *users)
+static int
+fe_machine_check(const struct nvmm_machine *mach)
 {
+	if (fe_impl == NULL)
+		return EBADF;
+	if (mach == NULL || mach->machid >= NVMM_MAX_MACHINES)
+		return EINVAL;
+	return 0;
+}
+
+int
+fe_machine_get(const struct nvmm_machine *mach, struct fe_machine **mp)
+{
+	int error;
+
+	if ((error = fe_machine_check(mach)) != 0)
+		return error;
 	pthread_mutex_lock(&fe_lock);
+	error = fe_machine_use(mach, mp);
+	pthread_mutex_unlock(&fe_lock);
+	return error == ESRCH ? fe_not_ours(mach->machid) : error;
+}
+
+/* With fe_lock held. */
+static void
+fe_unuse_locked(unsigned int *users)
+{
 	if (--*users == 0)
 		pthread_cond_broadcast(&fe_released);
-	pthread_mutex_unlock(&fe_lock);
 }
 
 void
 fe_machine_put(struct fe_machine *m)
 {
-	fe_unuse(&m->users);
+	pthread_mutex_lock(&fe_lock);
+	fe_unuse_locked(&m->users);
+	pthread_mutex_unlock(&fe_lock);
 }
 
+/*
+ * Machine and vCPU under one hold of fe_lock, and back under one: every
+ * entry point that names a vCPU comes here twice, once per call.
+ */
 int
 fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
     bool lock, struct fe_machine **mp, struct fe_vcpu **vp)
@@ -192,21 +217,23 @@ fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 
 	if (vcpu == NULL)
 		return EINVAL;
-	if ((error = fe_machine_get(mach, &m)) != 0)
+	if ((error = fe_machine_check(mach)) != 0)
 		return error;
-	if (vcpu->cpuid >= NVMM_MAX_VCPUS) {
-		fe_machine_put(m);
-		return EINVAL;
-	}
 	pthread_mutex_lock(&fe_lock);
-	v = m->vcpus[vcpu->cpuid];
-	if (v == NULL || vcpu->state != &v->comm.state) {
-		pthread_mutex_unlock(&fe_lock);
-		fe_machine_put(m);
-		return ENOENT;
+	if ((error = fe_machine_use(mach, &m)) == 0) {
+		if (vcpu->cpuid >= NVMM_MAX_VCPUS)
+			error = EINVAL;
+		else if ((v = m->vcpus[vcpu->cpuid]) == NULL ||
+		    vcpu->state != &v->comm.state)
+			error = ENOENT;
+		else
+			v->users++;
+		if (error != 0)
+			fe_unuse_locked(&m->users);
 	}
-	v->users++;
 	pthread_mutex_unlock(&fe_lock);
+	if (error != 0)
+		return error == ESRCH ? fe_not_ours(mach->machid) : error;
 	if (lock)
 		pthread_mutex_lock(&v->lock);
 	*mp = m;
@@ -219,8 +246,10 @@ fe_vcpu_put(struct fe_machine *m, struct fe_vcpu *v, bool locked)
 {
 	if (locked)
 		pthread_mutex_unlock(&v->lock);
-	fe_unuse(&v->users);
-	fe_machine_put(m);
+	pthread_mutex_lock(&fe_lock);
+	fe_unuse_locked(&v->users);
+	fe_unuse_locked(&m->users);
+	pthread_mutex_unlock(&fe_lock);
 }
 
 /* Wait, with fe_lock held, until nobody uses an unlinked object. */
