@@ -9,6 +9,7 @@
  * the assists, as NVMM's per-vCPU lock does.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -136,13 +137,19 @@ fe_capability(struct nvmm_capability *cap)
 
 /* ---- Lookups ---------------------------------------------------------------------- */
 
-/* Why a machine id is not ours: someone else's (EPERM) or nobody's. */
+/*
+ * Why a machine id is not in our table: someone else's (EPERM) or nobody's.
+ * Our own entry shows while one of our threads creates or destroys a
+ * machine with that id: to a stale handle, that machine does not exist.
+ */
 static int
 fe_not_ours(nvmm_machid_t machid)
 {
 	struct reg_info info;
 
-	return reg_lookup(machid, &info) == 0 ? EPERM : ENOENT;
+	if (reg_lookup(machid, &info) != 0 || info.pid == getpid())
+		return ENOENT;
+	return EPERM;
 }
 
 /*
@@ -264,7 +271,8 @@ fe_wait_unused(const unsigned int *users)
 static void
 fe_vcpu_kick(struct fe_vcpu *v)
 {
-	v->comm.stop = 1;
+	/* Other threads and signal handlers: an atomic store, seen by run. */
+	__atomic_store_n(&v->comm.stop, 1, __ATOMIC_SEQ_CST);
 	fe_impl->vcpu_kick(v);
 }
 
@@ -473,10 +481,18 @@ out:
 	return error;
 }
 
-/* Tear down a vCPU nobody uses any more. */
+/*
+ * Tear down a vCPU nobody uses any more. nvmm_vcpu_stop() takes no lock
+ * (signal handlers call it): a stop from another thread may have seen the
+ * vCPU alive and be kicking it still, so the backend data stays until it
+ * is done. The stop counts itself in before it looks at magic.
+ */
 static void
 fe_vcpu_free(struct fe_machine *m, struct fe_vcpu *v)
 {
+	atomic_store(&v->magic, 0);
+	while (atomic_load(&v->stoppers) != 0)
+		sched_yield();
 	fe_impl->vcpu_destroy(m, v);
 	fe_vcpu_release(v);
 }
@@ -591,7 +607,7 @@ fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 		return error;
 	error = fe_impl->vcpu_run(m, v, &v->exit);
 	/* As NetBSD: a stop request lasts until the run returns. */
-	v->comm.stop = 0;
+	__atomic_store_n(&v->comm.stop, 0, __ATOMIC_SEQ_CST);
 	fe_vcpu_put(m, v, true);
 	return error;
 }
@@ -600,6 +616,7 @@ int
 fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
 {
 	struct fe_vcpu *v;
+	int error = 0;
 
 	if (fe_impl == NULL)
 		return EBADF;
@@ -608,10 +625,14 @@ fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
 	/* No lookup: this runs in signal handlers. The comm page leads. */
 	v = (struct fe_vcpu *)(uintptr_t)((const char *)vcpu->stop -
 	    offsetof(struct fe_vcpu, comm.stop));
-	if (v->magic != FE_VCPU_MAGIC)
-		return EINVAL;
-	fe_vcpu_kick(v);
-	return 0;
+	/* Counted in first: fe_vcpu_free() waits for us (never freed). */
+	atomic_fetch_add(&v->stoppers, 1);
+	if (atomic_load(&v->magic) == FE_VCPU_MAGIC)
+		fe_vcpu_kick(v);
+	else
+		error = EINVAL;
+	atomic_fetch_sub(&v->stoppers, 1);
+	return error;
 }
 
 /* ---- Assists ------------------------------------------------------------------------------ */

@@ -126,6 +126,41 @@ fe_hva_in_use(const struct fe_machine *m, uintptr_t hva, size_t size)
 	return false;
 }
 
+/*
+ * Unmap the parts of [hva, hva+size) that no other host mapping of the
+ * machine covers. A range may lie inside another one (NVMM accepts it),
+ * and guest memory is read through the one that stays (page walks,
+ * instruction bytes): unmapping it all would leave that one dangling.
+ */
+static void
+fe_hva_release(const struct fe_machine *m, unsigned int skip, uintptr_t hva,
+    size_t size)
+{
+	uintptr_t lo = hva, end = hva + size;
+
+	while (lo < end) {
+		uintptr_t next = end;
+		bool covered = false;
+
+		for (unsigned int i = 0; i < m->nhmaps && !covered; i++) {
+			const struct fe_hmapping *h = &m->hmaps[i];
+
+			if (i == skip)
+				continue;
+			if (h->hva <= lo && lo < h->hva + h->size) {
+				covered = true;
+				next = h->hva + h->size < end ?
+				    h->hva + h->size : end;
+			} else if (h->hva > lo && h->hva < next) {
+				next = h->hva;
+			}
+		}
+		if (!covered)
+			munmap((void *)lo, next - lo);
+		lo = next;
+	}
+}
+
 int
 fe_hva_unmap(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
 {
@@ -149,7 +184,7 @@ fe_hva_unmap(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
 		if (fe_hva_in_use(m, hva, size)) {
 			error = EBUSY;
 		} else {
-			munmap((void *)hva, size);
+			fe_hva_release(m, i, hva, size);
 			m->hmaps[i] = m->hmaps[--m->nhmaps];
 			fe_reg_ram(m, -(int64_t)size);
 			error = 0;

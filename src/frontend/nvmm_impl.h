@@ -46,7 +46,8 @@ struct fe_vcpu {
 	 */
 	struct nvmm_comm_page comm;
 
-	uint64_t magic;			/* FE_VCPU_MAGIC while alive */
+	_Atomic uint64_t magic;		/* FE_VCPU_MAGIC while alive */
+	atomic_uint stoppers;		/* nvmm_vcpu_stop() calls under way */
 	nvmm_cpuid_t cpuid;
 	unsigned int users;		/* lookups in progress (fe_lock) */
 	pthread_mutex_t lock;		/* serialises run/getstate/assists */
@@ -63,7 +64,7 @@ struct fe_machine {
 
 	struct fe_vcpu *vcpus[NVMM_MAX_VCPUS];
 	struct nvmm_comm_page *pages[NVMM_MAX_VCPUS];	/* mach->pages */
-	unsigned int nvcpus;
+	atomic_uint nvcpus;		/* the backend reads it unlocked */
 
 	struct fe_hmapping hmaps[NVMM_MAX_HMAPPINGS];
 	unsigned int nhmaps;

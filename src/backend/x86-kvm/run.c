@@ -143,7 +143,7 @@ run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 	kvmx86_window_arm(cpu);
 	atomic_store(&cpu->running, 1);
 	/* After 'running': a stop either is seen here or kicks KVM_RUN. */
-	if (comm->stop) {
+	if (__atomic_load_n(&comm->stop, __ATOMIC_SEQ_CST)) {
 		atomic_store(&cpu->running, 0);
 		*entered = false;
 		return EINTR;
@@ -432,7 +432,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 	}
 	cpu->has_run |= entered;
 	kvmx86_exit_translate(cpu, error, exit);
-	if (error == EINTR && comm->stop)
+	if (error == EINTR && __atomic_load_n(&comm->stop, __ATOMIC_SEQ_CST))
 		exit->reason = NVMM_VCPU_EXIT_STOPPED;
 	kvmx86_exitstate(cpu, exit);
 	return 0;
