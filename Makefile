@@ -32,3 +32,9 @@ clean:
 .PHONY: bench
 bench: all
 	bench/run $(BUILD)
+
+# QEMU's NVMM accelerator on libnvmm: builds QEMU (contrib/qemu/build) and
+# boots contrib/qemu/image under -accel nvmm and -accel kvm.
+.PHONY: check-qemu
+check-qemu: all
+	contrib/qemu/check $(BUILD)
