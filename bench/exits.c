@@ -150,7 +150,7 @@ bench_exits(void)
 		struct pair p = {
 			.raw = raw_exits, .lib = nv_exits, .ref = raw_exits,
 			.raw_ctx = &raw, .lib_ctx = &nv, .ref_ctx = &sync,
-			.n = 2000, .reps = 31, .count_n = 2000, .isolated = true,
+			.n = 500, .reps = 101, .count_n = 2000, .isolated = true,
 		};
 		struct result r;
 
