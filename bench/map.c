@@ -15,6 +15,17 @@
 
 /* ---- Mapping alone: many times, with its syscalls --------------------------- */
 
+static void *
+big_alloc(void)
+{
+	void *p = mmap(NULL, G_BIG_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap 1 GiB: %s", strerror(errno));
+	return p;
+}
+
 static double
 raw_map_only(void *ctx, unsigned int n)
 {
@@ -23,11 +34,8 @@ raw_map_only(void *ctx, unsigned int n)
 
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t t0 = op_begin();
-		void *big = mmap(NULL, G_BIG_SIZE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *big = big_alloc();
 
-		if (big == MAP_FAILED)
-			die("mmap 1 GiB: %s", strerror(errno));
 		check(raw_map(vm, 1, G_BIG, big, G_BIG_SIZE), "KVM_SET_USER_MEMORY_REGION");
 		s[i] = op_end(t0);
 		check(raw_map(vm, 1, G_BIG, big, 0), "KVM_SET_USER_MEMORY_REGION");
@@ -44,11 +52,8 @@ nv_map_only(void *ctx, unsigned int n)
 
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t t0 = op_begin();
-		void *big = mmap(NULL, G_BIG_SIZE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *big = big_alloc();
 
-		if (big == MAP_FAILED)
-			die("mmap 1 GiB: %s", strerror(errno));
 		check(nvmm_hva_map(&vm->mach, (uintptr_t)big, G_BIG_SIZE),
 		    "nvmm_hva_map");
 		check(nvmm_gpa_map(&vm->mach, (uintptr_t)big, G_BIG, G_BIG_SIZE,
@@ -87,17 +92,6 @@ map_only(void)
 struct map_times {
 	double touch, teardown;		/* ns */
 };
-
-static void *
-big_alloc(void)
-{
-	void *p = mmap(NULL, G_BIG_SIZE, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (p == MAP_FAILED)
-		die("mmap 1 GiB: %s", strerror(errno));
-	return p;
-}
 
 static struct map_times
 raw_big(void)
