@@ -34,7 +34,7 @@ unsigned int fz_below(struct fz_input *, unsigned int n);
 /* ---- Process ------------------------------------------------------------------- */
 
 /*
- * nvmm_init(), a private registry directory (unless NVMM_RUNDIR is set),
+ * nvmm_init(), a private registry directory (NVMM_RUNDIR is replaced),
  * stdout to /dev/null (nvmm_vcpu_dump prints), the stop timer. Exits
  * with a message if NVMM is not usable: a fuzzer without KVM finds nothing.
  */

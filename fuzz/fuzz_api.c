@@ -538,7 +538,9 @@ op_poke(void)
 
 	if (off + len > ARENA_SIZE)
 		len = ARENA_SIZE - off;
-	if (msync(arena + (off & ~(PAGE - 1)), PAGE, MS_ASYNC) == 0)
+	/* Only where the arena is mapped (holes, unmapped ranges), all of it. */
+	if (len > 0 && msync(arena + page * PAGE, (off + len + PAGE - 1) /
+	    PAGE * PAGE - page * PAGE, MS_ASYNC) == 0)
 		fz_bytes(&w.in, arena + off, len);
 }
 

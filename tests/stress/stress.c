@@ -211,9 +211,9 @@ s_mem_read(struct s_mem *m)
 void
 s_mem_diag(const char *what, const struct s_mem *a, const struct s_mem *b)
 {
-	t_diag("%s: process RSS %ld kB, PSS %ld kB; host MemAvailable -%ld kB, "
-	    "Slab +%ld kB, KernelStack +%ld kB, PageTables +%ld kB, "
-	    "SecPageTables (EPT/NPT) +%ld kB", what, b->rss, b->pss,
-	    a->avail - b->avail, b->slab - a->slab, b->kstack - a->kstack,
+	t_diag("%s: process RSS %ld kB, PSS %ld kB; host MemAvailable %+ld kB, "
+	    "Slab %+ld kB, KernelStack %+ld kB, PageTables %+ld kB, "
+	    "SecPageTables (EPT/NPT) %+ld kB", what, b->rss, b->pss,
+	    b->avail - a->avail, b->slab - a->slab, b->kstack - a->kstack,
 	    b->pagetables - a->pagetables, b->secpagetables - a->secpagetables);
 }

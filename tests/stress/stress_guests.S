@@ -15,6 +15,24 @@ GUEST_BEGIN(stress_count64)
 	jmp	1b
 GUEST_END(stress_count64)
 
+/* Counts in RAX and halts, once a loop. */
+GUEST_BEGIN(stress_halt64)
+1:	inc	%rax
+	hlt
+	jmp	1b
+GUEST_END(stress_halt64)
+
+/* Writes every page from 2 MiB up to RBX, over and over. */
+GUEST_BEGIN(stress_touch64)
+2:	mov	$0x200000, %rdi
+1:	mov	%rax, (%rdi)
+	inc	%rax
+	add	$4096, %rdi
+	cmp	%rbx, %rdi
+	jb	1b
+	jmp	2b
+GUEST_END(stress_touch64)
+
 	.code16
 
 /* Real mode, no exits at all: only a stop or a kick gets it out. */
