@@ -202,6 +202,7 @@ s_mem_read(struct s_mem *m)
 	m->rss = s_proc_kb("/proc/self/smaps_rollup", "Rss");
 	m->pss = s_proc_kb("/proc/self/smaps_rollup", "Pss");
 	m->avail = s_proc_kb("/proc/meminfo", "MemAvailable");
+	m->anon = s_proc_kb("/proc/meminfo", "AnonPages");
 	m->kstack = s_proc_kb("/proc/meminfo", "KernelStack");
 	m->pagetables = s_proc_kb("/proc/meminfo", "PageTables");
 	m->secpagetables = s_proc_kb("/proc/meminfo", "SecPageTables");
@@ -211,9 +212,10 @@ s_mem_read(struct s_mem *m)
 void
 s_mem_diag(const char *what, const struct s_mem *a, const struct s_mem *b)
 {
-	t_diag("%s: process RSS %ld kB, PSS %ld kB; host MemAvailable %+ld kB, "
-	    "Slab %+ld kB, KernelStack %+ld kB, PageTables %+ld kB, "
-	    "SecPageTables (EPT/NPT) %+ld kB", what, b->rss, b->pss,
-	    b->avail - a->avail, b->slab - a->slab, b->kstack - a->kstack,
+	t_diag("%s: process RSS %ld kB, PSS %ld kB; host AnonPages %+ld kB, "
+	    "MemAvailable %+ld kB, Slab %+ld kB, KernelStack %+ld kB, "
+	    "PageTables %+ld kB, SecPageTables (EPT/NPT) %+ld kB", what,
+	    b->rss, b->pss, b->anon - a->anon, b->avail - a->avail,
+	    b->slab - a->slab, b->kstack - a->kstack,
 	    b->pagetables - a->pagetables, b->secpagetables - a->secpagetables);
 }

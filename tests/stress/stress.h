@@ -49,7 +49,7 @@ void s_watchdog_stop(void);
 /* Memory: this process (kB) and the host (kB, from /proc/meminfo). */
 struct s_mem {
 	long rss, pss;			/* smaps_rollup */
-	long avail, kstack, pagetables, secpagetables, slab;
+	long avail, anon, kstack, pagetables, secpagetables, slab;
 };
 void s_mem_read(struct s_mem *);
 void s_mem_diag(const char *what, const struct s_mem *before,
