@@ -1,13 +1,15 @@
 # A thin wrapper over meson for the README's commands.
-#   make demo     build, then run nvmmctl identify, calc-vm and the toy VMM
-#   make check    build, then run the tests (plain and under ASan+UBSan)
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make demo        build, then run nvmmctl identify, calc-vm and the toy VMM
+#   make check       build, then run the tests (plain and under ASan+UBSan)
+#   make check-qemu  build QEMU with -accel nvmm, boot contrib/qemu/image
+#   make bench       libnvmm against raw KVM, one table
+#   make install     PREFIX=/usr/local DESTDIR=
 BUILD    ?= build
 SANBUILD ?= build-san
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all deps demo check install clean
+.PHONY: all deps demo check check-qemu bench install clean
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) --prefix=$(PREFIX)
@@ -29,12 +31,10 @@ install: all
 clean:
 	rm -rf $(BUILD) $(SANBUILD)
 
-.PHONY: bench
 bench: all
 	bench/run $(BUILD)
 
 # QEMU's NVMM accelerator on libnvmm: builds QEMU (contrib/qemu/build) and
 # boots contrib/qemu/image under -accel nvmm and -accel kvm.
-.PHONY: check-qemu
 check-qemu: all
 	contrib/qemu/check $(BUILD)
