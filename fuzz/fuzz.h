@@ -59,6 +59,12 @@ int fz_run(struct nvmm_machine *, struct nvmm_vcpu *, unsigned int usec);
 
 void fz_fail(const char *file, int line, const char *cond, const char *fmt,
     ...) __attribute__((noreturn, format(printf, 4, 5)));
+/*
+ * The input being run. A failed check saves it to $FUZZ_ARTIFACTS (set by
+ * fuzz/run) first: libFuzzer's own crash dump does not always survive the
+ * sanitizers' reports of an abort.
+ */
+void fz_begin(const uint8_t *data, size_t size);
 
 /* An exit record as NVMM defines them: a known reason, sane fields. */
 void fz_check_exit(const struct nvmm_vcpu_exit *);

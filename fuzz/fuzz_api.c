@@ -18,8 +18,8 @@
  *   keeps hva ranges inside its own arena, or wholly outside the user
  *   address space;
  * - host memory registered while not readable (PROT_NONE) or unmapped
- *   behind the library's back: the page walker reads guest tables there;
- * - vcpu->exit of a destroyed vCPU (freed with it, as in NVMM).
+ *   behind the library's back: the page walker reads guest tables there.
+ * See fuzz/README.md.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -608,6 +608,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	fz_begin(data, size);
 	memset(&w, 0, sizeof(w));
 	w.in = (struct fz_input){ data, size };
 	arena_reset();

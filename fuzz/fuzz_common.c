@@ -83,6 +83,33 @@ fz_below(struct fz_input *in, unsigned int n)
 
 /* ---- Checks ----------------------------------------------------------------------- */
 
+static const uint8_t *fz_data;
+static size_t fz_size;
+
+void
+fz_begin(const uint8_t *data, size_t size)
+{
+	fz_data = data;
+	fz_size = size;
+}
+
+static void
+fz_save_input(void)
+{
+	const char *dir = getenv("FUZZ_ARTIFACTS");
+	char path[4096];
+	FILE *fp;
+
+	if (dir == NULL || fz_data == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/check-failed-%d", dir, (int)getpid());
+	if ((fp = fopen(path, "wb")) == NULL)
+		return;
+	fwrite(fz_data, 1, fz_size, fp);
+	fclose(fp);
+	fprintf(stderr, "input saved to %s\n", path);
+}
+
 void
 fz_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 {
@@ -93,6 +120,7 @@ fz_fail(const char *file, int line, const char *cond, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	fz_save_input();
 	abort();
 }
 

@@ -484,6 +484,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum mode mode = fz_below(&in, MODE_COUNT);
 	uint16_t off, len;
 
+	fz_begin(data, size);
 	machine_next_vcpu();
 	FZ_CHECK(nvmm_vcpu_configure(&mach, &vcpu, NVMM_VCPU_CONF_CALLBACKS,
 	    &cbs) == 0, "callbacks");

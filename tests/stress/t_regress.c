@@ -6,9 +6,18 @@
  * registered inside another one. Unmapping the inner one used to munmap
  * memory the outer one still registered, and the page walker then read
  * guest page tables there and crashed (SIGSEGV in nvmm_gva_to_gpa).
+ *
+ * Signals (fuzz/fuzz_api.c's stop timer): KVM_CREATE_VM fails with EINTR
+ * when a signal is pending, even under SA_RESTART, and so did
+ * nvmm_machine_create(). Here a thread sends signals every few
+ * microseconds to one that makes machines and uses every call.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -109,13 +118,95 @@ twice(void)
 	T_CHECK(nvmm_machine_destroy(&mach));
 }
 
+/* ---- Signals ------------------------------------------------------------------ */
+
+static atomic_int storm_on;
+static pid_t storm_target;
+
+static void
+storm_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *
+storm_main(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&storm_on)) {
+		syscall(SYS_tgkill, getpid(), storm_target, SIGUSR1);
+		usleep(20);
+	}
+	return NULL;
+}
+
+/* One machine's whole life; the first call that fails, or NULL. */
+static const char *
+storm_machine(void)
+{
+	struct nvmm_machine mach;
+	struct nvmm_vcpu vcpu;
+	void *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	const char *failed = NULL;
+
+	if (p == MAP_FAILED)
+		t_bail("mmap: %s", strerror(errno));
+	if (nvmm_machine_create(&mach) == -1)
+		failed = "nvmm_machine_create";
+	else if (nvmm_vcpu_create(&mach, 0, &vcpu) == -1)
+		failed = "nvmm_vcpu_create";
+	else if (nvmm_hva_map(&mach, (uintptr_t)p, 1 << 20) == -1)
+		failed = "nvmm_hva_map";
+	else if (nvmm_gpa_map(&mach, (uintptr_t)p, 0, 1 << 20,
+	    PROT_READ | PROT_WRITE | PROT_EXEC) == -1)
+		failed = "nvmm_gpa_map";
+	else if (nvmm_vcpu_run(&mach, &vcpu) == -1)
+		failed = "nvmm_vcpu_run";
+	else if (nvmm_vcpu_getstate(&mach, &vcpu, NVMM_X64_STATE_ALL) == -1)
+		failed = "nvmm_vcpu_getstate";
+	else if (nvmm_gpa_unmap(&mach, (uintptr_t)p, 0, 1 << 20) == -1)
+		failed = "nvmm_gpa_unmap";
+	else if (nvmm_machine_destroy(&mach) == -1)
+		failed = "nvmm_machine_destroy";
+	if (failed != NULL)
+		t_diag("%s: %s", failed, strerror(errno));
+	munmap(p, 1 << 20);
+	return failed;
+}
+
+/* A handler without SA_RESTART: every interruptible call sees EINTR. */
+static void
+signal_storm(void)
+{
+	struct sigaction sa;
+	unsigned int failed = 0;
+	pthread_t th;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = storm_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	storm_target = gettid();
+	atomic_store(&storm_on, 1);
+	if (pthread_create(&th, NULL, storm_main, NULL) != 0)
+		t_bail("pthread_create");
+	for (int i = 0; i < 100; i++)
+		failed += (storm_machine() != NULL);
+	atomic_store(&storm_on, 0);
+	pthread_join(th, NULL);
+	t_ok(failed == 0, "100 machines made, run and destroyed under a "
+	    "storm of signals (%u failed)", failed);
+}
+
 int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(7);
+	t_plan(8);
 	inner_dropped();
 	outer_dropped();
 	twice();
+	signal_storm();
 	return t_done();
 }

@@ -149,6 +149,22 @@ kvmx86_capability(struct nvmm_capability *cap)
 /* ---- Descriptors ---------------------------------------------------------------- */
 
 /*
+ * KVM_CREATE_VM fails with EINTR when a signal arrives during it, SA_RESTART
+ * or not (one creation in four under a storm of signals): emulators run
+ * timers, and NVMM's calls never fail with EINTR, so try again.
+ */
+static int
+kvmx86_ioctl_fd(int fd, unsigned long req, unsigned long arg)
+{
+	int r;
+
+	do
+		r = ioctl(fd, req, arg);
+	while (r == -1 && errno == EINTR);
+	return r;
+}
+
+/*
  * 128 machines of 128 vCPUs need ~16.5k descriptors: when the soft limit
  * runs out, raise it towards the hard limit instead of failing.
  */
@@ -158,7 +174,7 @@ kvmx86_new_fd(int fd, unsigned long req, unsigned long arg)
 	struct rlimit rl;
 	int r;
 
-	r = ioctl(fd, req, arg);
+	r = kvmx86_ioctl_fd(fd, req, arg);
 	if (r >= 0 || errno != EMFILE)
 		return r;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= rl.rlim_max)
@@ -169,7 +185,7 @@ kvmx86_new_fd(int fd, unsigned long req, unsigned long arg)
 		errno = EMFILE;
 		return -1;
 	}
-	return ioctl(fd, req, arg);
+	return kvmx86_ioctl_fd(fd, req, arg);
 }
 
 /* ---- Machines -------------------------------------------------------------------- */
