@@ -222,6 +222,8 @@ fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	struct fe_vcpu *v;
 	int error;
 
+	if (fe_impl == NULL)
+		return EBADF;
 	if (vcpu == NULL)
 		return EINVAL;
 	if ((error = fe_machine_check(mach)) != 0)

@@ -126,6 +126,31 @@ expect_stopped(const struct run_result *r, const char *what)
 
 /* ---- Cases --------------------------------------------------------------------- */
 
+/*
+ * A stop wins over an exit found before entry (an armed interrupt window
+ * that is already open), as on NetBSD; that exit comes at the next run.
+ */
+static void
+stop_before_open_window(void)
+{
+	struct nvmm_x64_state *st = vm.vcpu.state;
+	struct run_result r;
+
+	set_rip(COUNT_GPA);
+	T_CHECK(nvmm_vcpu_getstate(&vm.mach, &vm.vcpu,
+	    NVMM_X64_STATE_GPRS | NVMM_X64_STATE_INTR));
+	st->gprs[NVMM_X64_GPR_RFLAGS] |= 0x200;	/* IF: the window is open */
+	st->intr.int_window_exiting = 1;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu,
+	    NVMM_X64_STATE_GPRS | NVMM_X64_STATE_INTR));
+	T_CHECK(nvmm_vcpu_stop(&vm.vcpu));
+	run_once(&r);
+	expect_stopped(&r, "stop with an open interrupt window armed");
+	run_once(&r);
+	t_ok(r.rc == 0 && r.reason == NVMM_VCPU_EXIT_INT_READY,
+	    "the window exit comes at the next run");
+}
+
 static void
 stop_from_thread(bool block_all, const char *what)
 {
@@ -266,7 +291,7 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(3 * 4 + 7 + 2 + 2);
+	t_plan(3 * 4 + 7 + 2 + 2 + 2);
 	watchdog_start();
 
 	t_vm_create(&vm, 0);
@@ -278,6 +303,7 @@ main(void)
 	/* A new thread may get the old one's pthread_t: still a new thread. */
 	stop_from_thread(false, "the same from a second, new thread");
 	stop_before_run();
+	stop_before_open_window();
 	stop_from_sigalrm();
 	stop_from_sigusr1();
 	stop_from_thread(true, "vCPU thread blocking all signals");

@@ -372,19 +372,34 @@ static int
 run_install(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm,
     const struct run_plan *plan, int *state_error)
 {
+	bool bad_event = false;
+
 	*state_error = kvmx86_state_set(cpu, comm->state_commit, &comm->state);
 	comm->state_commit = 0;
 	/* Once the guest runs, nothing the emulator holds is current. */
 	comm->state_cached = 0;
 	if (comm->event_commit) {
 		comm->event_commit = false;
-		if (!plan->msr_gp && kvmx86_inject(cpu, &comm->event) != 0)
-			return EINVAL;
+		bad_event = !plan->msr_gp &&
+		    kvmx86_inject(cpu, &comm->event) != 0;
 	}
 	run_msr_plan(cpu, plan);
 	/* KVM finishes the pending operation as encoded now, whenever it runs. */
 	cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
-	return 0;
+	return bad_event ? EINVAL : 0;
+}
+
+/* As NetBSD: a requested stop wins over any exit found before entry. */
+static bool
+run_stop_requested(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
+    struct nvmm_vcpu_exit *exit)
+{
+	if (!__atomic_load_n(&comm->stop, __ATOMIC_SEQ_CST))
+		return false;
+	memset(&exit->u, 0, sizeof(exit->u));
+	exit->reason = NVMM_VCPU_EXIT_STOPPED;
+	kvmx86_exitstate(cpu, exit);
+	return true;
 }
 
 int
@@ -403,6 +418,8 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		return run_invalid(cpu, exit, error);
 	if ((error = run_settle(cpu, comm, &plan)) != 0)
 		return run_invalid(cpu, exit, error);
+	if (cpu->stashed && run_stop_requested(cpu, comm, exit))
+		return 0;	/* the stashed exit waits for the next run */
 	if (cpu->stashed) {
 		/* An access KVM stopped at while finishing: no guest entry. */
 		*exit = cpu->stash;
@@ -417,6 +434,8 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		cpu->run->kvm_dirty_regs = 0;
 		return run_invalid(cpu, exit, state_error);
 	}
+	if (run_stop_requested(cpu, comm, exit))
+		return 0;
 	if (cpu->pending == KVMX86_PENDING_NONE &&
 	    kvmx86_window_ready(cpu, exit)) {
 		kvmx86_exitstate(cpu, exit);
