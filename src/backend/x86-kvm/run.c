@@ -93,15 +93,25 @@ run_adopt_thread(struct kvmx86_vcpu *cpu)
 	} mask;
 	uint64_t self = run_thread_serial();
 	sigset_t cur;
+	int r;
 
 	if (cpu->has_runner && self == cpu->runner)
 		return 0;
 	if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
 		return EINVAL;
-	sigdelset(&cur, kvmx86_host.kick_signal);
-	mask.hdr.len = sizeof(mask.set);
-	memcpy(mask.set, &cur, sizeof(mask.set));	/* the kernel's 64 bits */
-	if (ioctl(cpu->fd, KVM_SET_SIGNAL_MASK, &mask) == -1)
+	/*
+	 * A KVM signal mask costs two mask swaps in every KVM_RUN: only a
+	 * thread that blocks the kick signal gets one (QEMU's vCPU threads).
+	 */
+	if (sigismember(&cur, kvmx86_host.kick_signal)) {
+		sigdelset(&cur, kvmx86_host.kick_signal);
+		mask.hdr.len = sizeof(mask.set);
+		memcpy(mask.set, &cur, sizeof(mask.set));	/* kernel's 64 bits */
+		r = ioctl(cpu->fd, KVM_SET_SIGNAL_MASK, &mask);
+	} else {
+		r = ioctl(cpu->fd, KVM_SET_SIGNAL_MASK, NULL);
+	}
+	if (r == -1)
 		return errno;
 	atomic_store(&cpu->tid, (int)gettid());
 	cpu->runner = self;
