@@ -24,6 +24,7 @@ static bool fe_root;
 
 static pthread_mutex_t fe_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fe_released = PTHREAD_COND_INITIALIZER;
+static unsigned int fe_destroyers;	/* threads in fe_wait_unused (fe_lock) */
 static struct fe_machine *fe_machines[NVMM_MAX_MACHINES];
 static uintptr_t fe_cookies;	/* creations so far (fe_lock) */
 
@@ -83,6 +84,7 @@ fe_fork_child(void)
 	}
 	/* Waiters of the parent's threads do not exist here. */
 	fe_released = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+	fe_destroyers = 0;
 	pthread_mutex_unlock(&fe_lock);
 }
 
@@ -198,7 +200,8 @@ fe_machine_get(const struct nvmm_machine *mach, struct fe_machine **mp)
 static void
 fe_unuse_locked(unsigned int *users)
 {
-	if (--*users == 0)
+	/* Only a destroy ever waits: most puts need no wake-up. */
+	if (--*users == 0 && fe_destroyers != 0)
 		pthread_cond_broadcast(&fe_released);
 }
 
@@ -265,8 +268,10 @@ fe_vcpu_put(struct fe_machine *m, struct fe_vcpu *v, bool locked)
 static void
 fe_wait_unused(const unsigned int *users)
 {
+	fe_destroyers++;
 	while (*users != 0)
 		pthread_cond_wait(&fe_released, &fe_lock);
+	fe_destroyers--;
 }
 
 /* Make a vCPU's current or next run return soon (STOPPED). */
