@@ -31,6 +31,12 @@
 #define PAGE		4096UL
 #define ARENA_PAGES	256
 #define ARENA_SIZE	(ARENA_PAGES * PAGE)
+/*
+ * Far below where mmap() places things (and in ASan's low application
+ * range): the arena gets holes, and the sanitizers' own mappings must not
+ * land in them, or the next input's fresh arena would map over those.
+ */
+#define ARENA_HINT	0x20000000UL
 #define NMACH		6	/* machine handle slots */
 #define NVCPU		12	/* vCPU handle slots */
 #define MAX_OWNED	8	/* machine creations per input */
@@ -598,8 +604,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fz_setup();
-	arena = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	arena = mmap((void *)ARENA_HINT, ARENA_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (arena == MAP_FAILED)
 		abort();
 	return 0;
