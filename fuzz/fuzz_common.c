@@ -138,29 +138,46 @@ fz_check_result(const char *what, int r, int err, const int *allowed)
 	    err, strerror(err));
 }
 
+/* Exits seen, by reason, printed at exit when FUZZ_STATS is set. */
+static const struct {
+	uint64_t reason;
+	const char *name;
+} fz_reasons[] = {
+	{ NVMM_VCPU_EXIT_NONE, "NONE" }, { NVMM_VCPU_EXIT_STOPPED, "STOPPED" },
+	{ NVMM_VCPU_EXIT_INVALID, "INVALID" },
+	{ NVMM_VCPU_EXIT_MEMORY, "MEMORY" }, { NVMM_VCPU_EXIT_IO, "IO" },
+	{ NVMM_VCPU_EXIT_SHUTDOWN, "SHUTDOWN" },
+	{ NVMM_VCPU_EXIT_INT_READY, "INT_READY" },
+	{ NVMM_VCPU_EXIT_NMI_READY, "NMI_READY" },
+	{ NVMM_VCPU_EXIT_HALTED, "HALTED" },
+	{ NVMM_VCPU_EXIT_TPR_CHANGED, "TPR_CHANGED" },
+	{ NVMM_VCPU_EXIT_RDMSR, "RDMSR" }, { NVMM_VCPU_EXIT_WRMSR, "WRMSR" },
+	{ NVMM_VCPU_EXIT_MONITOR, "MONITOR" }, { NVMM_VCPU_EXIT_MWAIT, "MWAIT" },
+	{ NVMM_VCPU_EXIT_CPUID, "CPUID" },
+};
+#define FZ_NREASONS	(sizeof(fz_reasons) / sizeof(fz_reasons[0]))
+static unsigned long fz_seen[FZ_NREASONS];
+
+static void
+fz_stats_print(void)
+{
+	fprintf(stderr, "fuzz: exits seen:");
+	for (size_t i = 0; i < FZ_NREASONS; i++)
+		if (fz_seen[i] != 0)
+			fprintf(stderr, " %s %lu", fz_reasons[i].name, fz_seen[i]);
+	fputc('\n', stderr);
+}
+
 static bool
 exit_reason_known(uint64_t reason)
 {
-	switch (reason) {
-	case NVMM_VCPU_EXIT_NONE:
-	case NVMM_VCPU_EXIT_STOPPED:
-	case NVMM_VCPU_EXIT_INVALID:
-	case NVMM_VCPU_EXIT_MEMORY:
-	case NVMM_VCPU_EXIT_IO:
-	case NVMM_VCPU_EXIT_SHUTDOWN:
-	case NVMM_VCPU_EXIT_INT_READY:
-	case NVMM_VCPU_EXIT_NMI_READY:
-	case NVMM_VCPU_EXIT_HALTED:
-	case NVMM_VCPU_EXIT_TPR_CHANGED:
-	case NVMM_VCPU_EXIT_RDMSR:
-	case NVMM_VCPU_EXIT_WRMSR:
-	case NVMM_VCPU_EXIT_MONITOR:
-	case NVMM_VCPU_EXIT_MWAIT:
-	case NVMM_VCPU_EXIT_CPUID:
-		return true;
-	default:
-		return false;
+	for (size_t i = 0; i < FZ_NREASONS; i++) {
+		if (fz_reasons[i].reason == reason) {
+			fz_seen[i]++;
+			return true;
+		}
 	}
+	return false;
 }
 
 void
@@ -309,4 +326,6 @@ fz_setup(void)
 		close(null);
 	}
 	fz_timer_setup();
+	if (getenv("FUZZ_STATS") != NULL)
+		atexit(fz_stats_print);
 }
