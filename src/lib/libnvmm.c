@@ -99,6 +99,18 @@ nvmm_vcpu_configure(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
 
 /* ---- State and events ---------------------------------------------------------- */
 
+/* The vCPU's comm page, once the handles and the state classes are valid. */
+static int
+lib_state_comm(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
+    uint64_t flags, struct nvmm_comm_page **comm)
+{
+	int error;
+
+	if ((error = fe_vcpu_comm(mach, vcpu, comm)) != 0)
+		return error;
+	return (flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0 ? EINVAL : 0;
+}
+
 NVMM_EXPORT int
 nvmm_vcpu_setstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
     uint64_t flags)
@@ -106,10 +118,8 @@ nvmm_vcpu_setstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
 	struct nvmm_comm_page *comm;
 	int error;
 
-	if ((error = fe_vcpu_comm(mach, vcpu, &comm)) != 0)
+	if ((error = lib_state_comm(mach, vcpu, flags, &comm)) != 0)
 		return lib_result(error);
-	if ((flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0)
-		return lib_result(EINVAL);
 	comm->state_commit |= flags;
 	comm->state_cached |= flags;
 	return 0;
@@ -122,10 +132,8 @@ nvmm_vcpu_getstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
 	struct nvmm_comm_page *comm;
 	int error;
 
-	if ((error = fe_vcpu_comm(mach, vcpu, &comm)) != 0)
+	if ((error = lib_state_comm(mach, vcpu, flags, &comm)) != 0)
 		return lib_result(error);
-	if ((flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0)
-		return lib_result(EINVAL);
 	if ((flags & ~comm->state_cached) == 0)
 		return 0;
 	return lib_result(fe_vcpu_getstate(mach, vcpu, flags));
