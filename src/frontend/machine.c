@@ -68,7 +68,7 @@ fe_machine_forget(struct fe_machine *m)
 		if (v == NULL || v->cpudata == NULL)
 			continue;
 		fe_impl->vcpu_destroy(m, v);	/* closes, never tears down */
-		v->magic = 0;			/* nvmm_vcpu_stop: EINVAL */
+		atomic_store(&v->cell->vcpu, NULL);	/* stop: EINVAL */
 	}
 	fe_impl->machine_destroy(m);
 	m->reg.fd = -1;		/* the registry closed it in the child */
@@ -236,7 +236,7 @@ fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 		if (vcpu->cpuid >= NVMM_MAX_VCPUS)
 			error = EINVAL;
 		else if ((v = m->vcpus[vcpu->cpuid]) == NULL ||
-		    vcpu->state != &v->comm.state)
+		    vcpu->stop != &v->cell->stop)	/* this creation */
 			error = ENOENT;
 		else
 			v->users++;
@@ -279,7 +279,7 @@ static void
 fe_vcpu_kick(struct fe_vcpu *v)
 {
 	/* Other threads and signal handlers: an atomic store, seen by run. */
-	__atomic_store_n(&v->comm.stop, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&v->cell->stop, 1, __ATOMIC_SEQ_CST);
 	fe_impl->vcpu_kick(v);
 }
 
@@ -380,43 +380,85 @@ fe_machine_configure(const struct nvmm_machine *mach, uint64_t op, void *conf)
 
 /* ---- vCPUs ------------------------------------------------------------------------------ */
 
+/* ---- Stop cells (see nvmm_impl.h), allocated in chunks, never freed ---- */
+
+#define FE_CELLS_PER_CHUNK	256
+
+struct fe_cell_chunk {
+	struct fe_cell_chunk *next;
+	struct fe_stop_cell cells[FE_CELLS_PER_CHUNK];
+};
+
+static struct fe_cell_chunk *fe_cell_chunks;	/* fe_lock */
+static unsigned int fe_cells_used;		/* in the first chunk */
+
+static struct fe_stop_cell *
+fe_cell_new(struct fe_vcpu *v)
+{
+	struct fe_stop_cell *cell = NULL;
+
+	pthread_mutex_lock(&fe_lock);
+	if (fe_cell_chunks == NULL || fe_cells_used == FE_CELLS_PER_CHUNK) {
+		struct fe_cell_chunk *c = calloc(1, sizeof(*c));
+
+		if (c != NULL) {
+			c->next = fe_cell_chunks;
+			fe_cell_chunks = c;
+			fe_cells_used = 0;
+		}
+	}
+	if (fe_cell_chunks != NULL && fe_cells_used < FE_CELLS_PER_CHUNK) {
+		cell = &fe_cell_chunks->cells[fe_cells_used++];
+		cell->magic = FE_CELL_MAGIC;
+		atomic_store(&cell->vcpu, v);
+	}
+	pthread_mutex_unlock(&fe_lock);
+	return cell;
+}
+
+/* ---- vCPU objects ---------------------------------------------------------------- */
+
 static int
 fe_vcpu_alloc(nvmm_cpuid_t cpuid, struct fe_vcpu **vp)
 {
 	pthread_mutexattr_t attr;
 	struct fe_vcpu *v;
 
-	/* Heap memory, so that leak checkers see what it points to. */
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return ENOMEM;
+	if ((v->cell = fe_cell_new(v)) == NULL) {
+		free(v);
+		return ENOMEM;
+	}
 	/* Callbacks of an assist may call back into libnvmm. */
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&v->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	v->cpuid = cpuid;
-	v->magic = FE_VCPU_MAGIC;
 	*vp = v;
 	return 0;
 }
 
 /*
- * A destroyed vCPU's structure is kept, magic cleared, and never reused: a
- * stale handle then never matches a later vCPU, and nvmm_vcpu_stop() on it
- * reads magic 0 (EINVAL) instead of touching freed memory. It costs one
- * small structure per destroyed vCPU.
+ * Cut a vCPU off its stop cell. nvmm_vcpu_stop() takes no lock (signal
+ * handlers call it): a stop from another thread may have seen the vCPU alive
+ * and be kicking it still, so wait for it; it counts itself in first.
  */
-static struct fe_vcpu *fe_retired;
+static void
+fe_vcpu_detach(struct fe_vcpu *v)
+{
+	atomic_store(&v->cell->vcpu, NULL);
+	while (atomic_load(&v->cell->stoppers) != 0)
+		sched_yield();
+}
 
 static void
 fe_vcpu_release(struct fe_vcpu *v)
 {
-	v->magic = 0;
+	fe_vcpu_detach(v);
 	pthread_mutex_destroy(&v->lock);
-	pthread_mutex_lock(&fe_lock);
-	v->retired_next = fe_retired;
-	fe_retired = v;
-	pthread_mutex_unlock(&fe_lock);
+	free(v);
 }
 
 /* Publish the vCPU count in the registry; a failure there only goes stale. */
@@ -482,24 +524,17 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 	vcpu->state = &v->comm.state;
 	vcpu->event = &v->comm.event;
 	vcpu->exit = &v->exit;
-	vcpu->stop = &v->comm.stop;
+	vcpu->stop = &v->cell->stop;
 out:
 	fe_machine_put(m);
 	return error;
 }
 
-/*
- * Tear down a vCPU nobody uses any more. nvmm_vcpu_stop() takes no lock
- * (signal handlers call it): a stop from another thread may have seen the
- * vCPU alive and be kicking it still, so the backend data stays until it
- * is done. The stop counts itself in before it looks at magic.
- */
+/* Tear down a vCPU nobody uses any more. */
 static void
 fe_vcpu_free(struct fe_machine *m, struct fe_vcpu *v)
 {
-	atomic_store(&v->magic, 0);
-	while (atomic_load(&v->stoppers) != 0)
-		sched_yield();
+	fe_vcpu_detach(v);	/* kicks use the backend's data */
 	fe_impl->vcpu_destroy(m, v);
 	fe_vcpu_release(v);
 }
@@ -614,7 +649,7 @@ fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 		return error;
 	error = fe_impl->vcpu_run(m, v, &v->exit);
 	/* As NetBSD: a stop request lasts until the run returns. */
-	__atomic_store_n(&v->comm.stop, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&v->cell->stop, 0, __ATOMIC_SEQ_CST);
 	fe_vcpu_put(m, v, true);
 	return error;
 }
@@ -622,23 +657,25 @@ fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 int
 fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
 {
+	struct fe_stop_cell *cell;
 	struct fe_vcpu *v;
-	int error = 0;
+	int error = EINVAL;
 
 	if (fe_impl == NULL)
 		return EBADF;
 	if (vcpu == NULL || vcpu->stop == NULL)
 		return EINVAL;
-	/* No lookup: this runs in signal handlers. The comm page leads. */
-	v = (struct fe_vcpu *)(uintptr_t)((const char *)vcpu->stop -
-	    offsetof(struct fe_vcpu, comm.stop));
-	/* Counted in first: fe_vcpu_free() waits for us (never freed). */
-	atomic_fetch_add(&v->stoppers, 1);
-	if (atomic_load(&v->magic) == FE_VCPU_MAGIC)
+	/* No lookup: this runs in signal handlers. The cell never goes away. */
+	cell = (struct fe_stop_cell *)(uintptr_t)vcpu->stop;
+	if (cell->magic != FE_CELL_MAGIC)
+		return EINVAL;
+	/* Counted in first: a destroy waits for us before freeing the vCPU. */
+	atomic_fetch_add(&cell->stoppers, 1);
+	if ((v = atomic_load(&cell->vcpu)) != NULL) {
 		fe_vcpu_kick(v);
-	else
-		error = EINVAL;
-	atomic_fetch_sub(&v->stoppers, 1);
+		error = 0;
+	}
+	atomic_fetch_sub(&cell->stoppers, 1);
 	return error;
 }
 

@@ -36,24 +36,33 @@ struct fe_area {
 	uint32_t slot;
 };
 
-#define FE_VCPU_MAGIC	0x6e766d6d76637075ULL	/* "nvmmvcpu" */
+/*
+ * What struct nvmm_vcpu's stop pointer points at: NVMM's stop word, and the
+ * vCPU while it lives. Cells are never freed nor reused, so a stop through
+ * a destroyed vCPU's handle is harmless (EINVAL), a stale handle never
+ * matches a later vCPU, and the vCPU itself can be freed.
+ */
+#define FE_CELL_MAGIC	0x6e766d6d73746f70ULL	/* "nvmmstop" */
+
+struct fe_vcpu;
+
+struct fe_stop_cell {
+	volatile int stop;			/* first: vcpu->stop */
+	uint64_t magic;				/* FE_CELL_MAGIC */
+	struct fe_vcpu *_Atomic vcpu;		/* NULL once destroyed */
+	atomic_uint stoppers;			/* nvmm_vcpu_stop() under way */
+};
 
 struct fe_vcpu {
-	/*
-	 * First member: struct nvmm_vcpu's state, event and stop pointers
-	 * point into it, and nvmm_vcpu_stop() finds this structure from
-	 * vcpu->stop alone.
-	 */
+	/* vcpu->state and vcpu->event point into it; its stop is unused. */
 	struct nvmm_comm_page comm;
+	struct fe_stop_cell *cell;	/* the stop word: vcpu->stop */
 
-	_Atomic uint64_t magic;		/* FE_VCPU_MAGIC while alive */
-	atomic_uint stoppers;		/* nvmm_vcpu_stop() calls under way */
 	nvmm_cpuid_t cpuid;
 	unsigned int users;		/* lookups in progress (fe_lock) */
 	pthread_mutex_t lock;		/* serialises run/getstate/assists */
 	struct nvmm_vcpu_exit exit;	/* handed out as vcpu->exit */
 	void *cpudata;			/* backend */
-	struct fe_vcpu *retired_next;	/* destroyed vCPUs, never freed */
 };
 
 struct fe_machine {

@@ -138,13 +138,19 @@ run_eat_kicks(void)
 		continue;
 }
 
+/* NVMM's stop word of the vCPU (what vcpu->stop points at). */
+static bool
+run_stop_set(const struct fe_vcpu *v)
+{
+	return __atomic_load_n(&v->cell->stop, __ATOMIC_SEQ_CST) != 0;
+}
+
 /*
  * One KVM_RUN, honouring a stop requested before or during it. *entered
  * tells whether KVM saw the run (and so finished any pending operation).
  */
 static int
-run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
-    bool *entered)
+run_enter(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v, bool *entered)
 {
 	int error = 0;
 
@@ -153,7 +159,7 @@ run_enter(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 	kvmx86_window_arm(cpu);
 	atomic_store(&cpu->running, 1);
 	/* After 'running': a stop either is seen here or kicks KVM_RUN. */
-	if (__atomic_load_n(&comm->stop, __ATOMIC_SEQ_CST)) {
+	if (run_stop_set(v)) {
 		atomic_store(&cpu->running, 0);
 		*entered = false;
 		return EINTR;
@@ -401,10 +407,10 @@ run_install(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm,
 
 /* As NetBSD: a requested stop wins over any exit found before entry. */
 static bool
-run_stop_requested(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
+run_stop_requested(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
     struct nvmm_vcpu_exit *exit)
 {
-	if (!__atomic_load_n(&comm->stop, __ATOMIC_SEQ_CST))
+	if (!run_stop_set(v))
 		return false;
 	memset(&exit->u, 0, sizeof(exit->u));
 	exit->reason = NVMM_VCPU_EXIT_STOPPED;
@@ -428,7 +434,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		return run_invalid(cpu, exit, error);
 	if ((error = run_settle(cpu, comm, &plan)) != 0)
 		return run_invalid(cpu, exit, error);
-	if (cpu->stashed && run_stop_requested(cpu, comm, exit))
+	if (cpu->stashed && run_stop_requested(cpu, v, exit))
 		return 0;	/* the stashed exit waits for the next run */
 	if (cpu->stashed) {
 		/* An access KVM stopped at while finishing: no guest entry. */
@@ -444,7 +450,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		cpu->run->kvm_dirty_regs = 0;
 		return run_invalid(cpu, exit, state_error);
 	}
-	if (run_stop_requested(cpu, comm, exit))
+	if (run_stop_requested(cpu, v, exit))
 		return 0;
 	if (cpu->pending == KVMX86_PENDING_NONE &&
 	    kvmx86_window_ready(cpu, exit)) {
@@ -452,7 +458,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		return 0;
 	}
 
-	error = run_enter(cpu, comm, &entered);
+	error = run_enter(cpu, v, &entered);
 	if (entered && (error == 0 || error == EINTR)) {
 		cpu->pending = KVMX86_PENDING_NONE;	/* KVM finished it */
 		cpu->settled = false;
@@ -461,7 +467,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 	}
 	cpu->has_run |= entered;
 	kvmx86_exit_translate(cpu, error, exit);
-	if (error == EINTR && __atomic_load_n(&comm->stop, __ATOMIC_SEQ_CST))
+	if (error == EINTR && run_stop_set(v))
 		exit->reason = NVMM_VCPU_EXIT_STOPPED;
 	kvmx86_exitstate(cpu, exit);
 	return 0;
