@@ -1,8 +1,10 @@
 /*
  * toyvmm: boot a small ELF64 kernel on a few vCPUs, one thread each.
  *
- *	toyvmm [-n vcpus] [-t timeout-seconds] kernel.elf
+ *	toyvmm [-n vcpus] [-t timeout-seconds] [-w linger-seconds] kernel.elf
  *
+ * -w keeps the machine alive that long after the guest is done, so that
+ * `nvmmctl list` can show it (make demo does).
  * This file holds only the thread setup and the run loop; the machine,
  * the loader and the devices live in their own files (see toyvmm.h).
  * Exit status 0 only if the guest's checks and the VMM's own all passed.
@@ -150,7 +152,8 @@ join_all(struct toy_vm *vm, double timeout)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: toyvmm [-n vcpus] [-t timeout] kernel.elf\n");
+	fprintf(stderr,
+	    "usage: toyvmm [-n vcpus] [-t timeout] [-w linger] kernel.elf\n");
 	exit(2);
 }
 
@@ -159,20 +162,22 @@ main(int argc, char *argv[])
 {
 	static struct toy_vm vm;
 	unsigned int ncpus = 2;
-	double timeout = 20;
+	double timeout = 20, linger = 0;
 	bool pass;
 	int ch, error;
 
-	while ((ch = getopt(argc, argv, "n:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:t:w:")) != -1) {
 		if (ch == 'n')
 			ncpus = (unsigned int)strtoul(optarg, NULL, 0);
 		else if (ch == 't')
 			timeout = strtod(optarg, NULL);
+		else if (ch == 'w')
+			linger = strtod(optarg, NULL);
 		else
 			usage();
 	}
 	if (optind != argc - 1 || ncpus < 1 || ncpus > TOY_MAX_CPUS ||
-	    timeout <= 0)
+	    timeout <= 0 || linger < 0)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -187,6 +192,12 @@ main(int argc, char *argv[])
 	}
 	join_all(&vm, timeout);
 	pass = vm_report(&vm);
+	if (linger > 0) {
+		printf("toyvmm: machine %u kept for %.0f s (see nvmmctl list)\n",
+		    vm.mach.machid, linger);
+		nanosleep(&(struct timespec){ (time_t)linger,
+		    (long)((linger - (time_t)linger) * 1e9) }, NULL);
+	}
 	vm_destroy(&vm);
 	return pass ? EXIT_SUCCESS : EXIT_FAILURE;
 }
