@@ -11,6 +11,8 @@
 GUEST_BEGIN(stress_count64)
 1:	mov	0x400000, %rbx
 	inc	%rax
+	.globl	stress_count64_hlt
+stress_count64_hlt:
 	hlt
 	jmp	1b
 GUEST_END(stress_count64)
