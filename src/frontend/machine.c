@@ -236,7 +236,8 @@ fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 		if (vcpu->cpuid >= NVMM_MAX_VCPUS)
 			error = EINVAL;
 		else if ((v = m->vcpus[vcpu->cpuid]) == NULL ||
-		    vcpu->stop != &v->cell->stop)	/* this creation */
+		    vcpu->stop != &v->cell->stop ||	/* this creation */
+		    vcpu->state != &v->comm.state)	/* intact */
 			error = ENOENT;
 		else
 			v->users++;
