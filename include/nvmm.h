@@ -95,8 +95,10 @@ struct nvmm_capability {
 
 /*
  * Shared between libnvmm and the layer that runs the vCPU: the state cache
- * (state_cached/state_commit/state_wanted), the pending event and the stop
- * flag. Programs reach it only through struct nvmm_vcpu's pointers.
+ * (state_cached/state_commit/state_wanted) and the pending event. Programs
+ * reach it only through struct nvmm_vcpu's pointers. On Linux the stop word
+ * lives apart, where vcpu->stop points, so that it outlives the vCPU; this
+ * one is kept for the layout and is not used.
  */
 struct nvmm_comm_page {
 	uint64_t state_wanted;
