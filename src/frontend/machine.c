@@ -330,7 +330,7 @@ fe_machine_create(struct nvmm_machine *mach)
 	return 0;
 }
 
-static void fe_vcpu_free(struct fe_machine *, struct fe_vcpu *);
+static void fe_vcpu_release(struct fe_machine *, struct fe_vcpu *);
 
 int
 fe_machine_destroy(const struct nvmm_machine *mach)
@@ -352,7 +352,7 @@ fe_machine_destroy(const struct nvmm_machine *mach)
 
 	for (size_t i = 0; i < NVMM_MAX_VCPUS; i++) {
 		if (m->vcpus[i] != NULL)
-			fe_vcpu_free(m, m->vcpus[i]);
+			fe_vcpu_release(m, m->vcpus[i]);
 	}
 	fe_impl->machine_destroy(m);
 	reg_release(&m->reg);
@@ -454,10 +454,13 @@ fe_vcpu_detach(struct fe_vcpu *v)
 		sched_yield();
 }
 
+/* Free a vCPU nobody uses any more, with its backend data if it has any. */
 static void
-fe_vcpu_release(struct fe_vcpu *v)
+fe_vcpu_release(struct fe_machine *m, struct fe_vcpu *v)
 {
-	fe_vcpu_detach(v);
+	fe_vcpu_detach(v);	/* kicks use the backend's data */
+	if (v->cpudata != NULL)
+		fe_impl->vcpu_destroy(m, v);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
@@ -495,7 +498,7 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 	pthread_mutex_lock(&fe_lock);
 	if (m->vcpus[cpuid] != NULL) {
 		pthread_mutex_unlock(&fe_lock);
-		fe_vcpu_release(v);
+		fe_vcpu_release(m, v);
 		error = EBUSY;
 		goto out;
 	}
@@ -515,7 +518,7 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 	}
 	pthread_mutex_unlock(&fe_lock);
 	if (error != 0) {
-		fe_vcpu_release(v);
+		fe_vcpu_release(m, v);
 		goto out;
 	}
 	fe_reg_vcpus(m);
@@ -529,15 +532,6 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 out:
 	fe_machine_put(m);
 	return error;
-}
-
-/* Tear down a vCPU nobody uses any more. */
-static void
-fe_vcpu_free(struct fe_machine *m, struct fe_vcpu *v)
-{
-	fe_vcpu_detach(v);	/* kicks use the backend's data */
-	fe_impl->vcpu_destroy(m, v);
-	fe_vcpu_release(v);
 }
 
 int
@@ -558,7 +552,7 @@ fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	fe_wait_unused(&v->users);
 	pthread_mutex_unlock(&fe_lock);
 
-	fe_vcpu_free(m, v);
+	fe_vcpu_release(m, v);
 	fe_reg_vcpus(m);
 	fe_machine_put(m);
 	return 0;
