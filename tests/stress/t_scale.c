@@ -114,6 +114,20 @@ guest_on(struct t_vm *vm, struct nvmm_vcpu *vcpu)
 	t_vm_set_gpr(&view, NVMM_X64_GPR_RAX, 0);
 }
 
+/* Times of the phases (t0..t3: create, run, destroy) and memory after each. */
+static void
+scale_report(const char *what, double t0, double t1, double t2, double t3,
+    uint64_t exits, const struct s_mem *m0, const struct s_mem *m1,
+    const struct s_mem *m2, const struct s_mem *m3)
+{
+	t_diag("%s: created in %.2f s, %llu exits in %.2f s (%.0f/s), "
+	    "destroyed in %.2f s", what, t1 - t0, (unsigned long long)exits,
+	    t2 - t1, (double)exits / (t2 - t1), t3 - t2);
+	s_mem_diag("  created", m0, m1);
+	s_mem_diag("  running", m0, m2);
+	s_mem_diag("  destroyed", m0, m3);
+}
+
 /* ---- 128 machines, one vCPU each ---------------------------------------------------- */
 
 static void
@@ -144,13 +158,8 @@ many_machines(void)
 	}
 	t3 = s_now();
 	settle(&m3);
-	t_diag("128 machines x 1 vCPU: created in %.2f s, %llu exits in "
-	    "%.2f s (%.0f/s), destroyed in %.2f s", t1 - t0,
-	    (unsigned long long)exits, t2 - t1, (double)exits / (t2 - t1),
-	    t3 - t2);
-	s_mem_diag("  created", &m0, &m1);
-	s_mem_diag("  running", &m0, &m2);
-	s_mem_diag("  destroyed", &m0, &m3);
+	scale_report("128 machines x 1 vCPU", t0, t1, t2, t3, exits, &m0, &m1,
+	    &m2, &m3);
 	t_ok(bad == 0, "128 machines ran at once: every guest counter equals "
 	    "its HALTED exits (%u did not)", bad);
 }
@@ -188,13 +197,8 @@ many_vcpus(void)
 	t_vm_destroy(vm);
 	t3 = s_now();
 	settle(&m3);
-	t_diag("1 machine x 128 vCPUs: created in %.2f s, %llu exits in "
-	    "%.2f s (%.0f/s), destroyed in %.2f s", t1 - t0,
-	    (unsigned long long)exits, t2 - t1, (double)exits / (t2 - t1),
-	    t3 - t2);
-	s_mem_diag("  created", &m0, &m1);
-	s_mem_diag("  running", &m0, &m2);
-	s_mem_diag("  destroyed", &m0, &m3);
+	scale_report("1 machine x 128 vCPUs", t0, t1, t2, t3, exits, &m0, &m1,
+	    &m2, &m3);
 	t_ok(bad == 0, "128 vCPUs ran at once: every guest counter equals its "
 	    "HALTED exits (%u did not)", bad);
 }
