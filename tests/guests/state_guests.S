@@ -12,7 +12,8 @@
  * state_xgetbv64 stores XCR0 where state_dump64 would.
  *
  * state_halt64 halts over and over, adding RBX to RAX at each entry;
- * state_out64 writes a counter to port 0x80 over and over.
+ * state_out64 writes a counter to port 0x80 over and over;
+ * state_fsload64 loads FS behind the emulator's back and shows it.
  */
 #include "guest.h"
 
@@ -118,6 +119,15 @@ GUEST_BEGIN(state_halt64)
 	hlt
 	jmp	1b
 GUEST_END(state_halt64)
+
+/* Load FS from CX and halt; store FS in EAX and halt; over and over. */
+GUEST_BEGIN(state_fsload64)
+1:	mov	%ecx, %fs
+	hlt
+	mov	%fs, %eax
+	hlt
+	jmp	1b
+GUEST_END(state_fsload64)
 
 /* OUT of AL to port 0x80, AL counting up, forever. */
 GUEST_BEGIN(state_out64)

@@ -4,8 +4,9 @@
  *   R12 = vector, R13 = error code (-1 when none was pushed),
  *   R14 = RIP in the frame, R15 = RFLAGS in the frame,
  * then halts, so that delivery shows as one HALTED exit. The NMI
- * handlers that return (x86_h_nmi_iret, x86_h_nmi_hlt_iret) count in R12
- * instead and execute IRETQ, the second after a HLT.
+ * handlers that return (x86_h_nmi_iret, x86_h_nmi_hlt_iret,
+ * x86_h_nmi_hlt16_iret) count in R12 instead and execute IRETQ, the second
+ * after a HLT, the third after 16.
  * Loaded at X86_STUBS_BASE; tests/x86/x86.c builds the IDT from the labels.
  */
 #include "guest.h"
@@ -53,6 +54,16 @@ x86_h_nmi_hlt_iret:
 	inc	%r12
 	mov	0(%rsp), %r14
 	hlt
+	iretq
+
+	/* Stops 16 times inside the handler: a second NMI waits meanwhile. */
+	.globl x86_h_nmi_hlt16_iret
+x86_h_nmi_hlt16_iret:
+	inc	%r12
+	mov	$16, %ecx
+1:	hlt
+	dec	%ecx
+	jnz	1b
 	iretq
 GUEST_END(x86_idt)
 

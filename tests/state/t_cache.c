@@ -4,6 +4,8 @@
  * counts every call before passing it on. setstate and inject make no
  * call, getstate makes none for cached classes and fetches only what is
  * not cached, and the usual exit loop costs one ioctl per exit.
+ * Segments and events come back with an exit only while exits use them:
+ * the rest of the time they are fetched, never taken from an old exit.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,8 +17,10 @@
 
 T_GUEST(state_halt64);
 T_GUEST(state_out64);
+T_GUEST(state_fsload64);
 
 #define OUT_GPA		(T_CODE_BASE + 0x1000)
+#define FS_GPA		(T_CODE_BASE + 0x2000)
 #define LOOPS		200
 
 /* ---- The counting ioctl ------------------------------------------------------ */
@@ -153,6 +157,13 @@ halt_loop(struct t_vm *vm)
 	    "run; getstate(GPRS); setstate(GPRS) over %u HLT exits: one "
 	    "ioctl per exit", LOOPS);
 	t_eq_u64(bad, 0, "and the guest saw every value set");
+
+	/* HLT exits need no segments: KVM stopped storing them, one fetch. */
+	n = count();
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_SEGS));
+	t_eq_u64(count() - n, 1, "getstate(SEGS) after a HLT loop: 1 ioctl");
+	t_eq_u64(vm->vcpu.state->segs[NVMM_X64_SEG_CS].selector,
+	    T_SEL_CODE64, "and it is KVM's current CS");
 }
 
 static unsigned int outs;
@@ -180,15 +191,69 @@ out_loop(struct t_vm *vm)
 	t_vm_set_gpr(vm, NVMM_X64_GPR_RIP, OUT_GPA);
 	t_vm_set_gpr(vm, NVMM_X64_GPR_RAX, 0);
 	last_out = 0xFF;
+	/* The first OUT after HLT exits fetches the segments it decodes with. */
 	n = count();
-	for (unsigned int i = 0; i < LOOPS; i++) {
+	T_CHECK(nvmm_vcpu_run(&vm->mach, &vm->vcpu));
+	bad += vm->vcpu.exit->reason != NVMM_VCPU_EXIT_IO;
+	T_CHECK(nvmm_assist_io(&vm->mach, &vm->vcpu));
+	t_ok(count() - n <= 2, "first OUT after HLT exits: at most 2 ioctls");
+	n = count();
+	for (unsigned int i = 1; i < LOOPS; i++) {
 		T_CHECK(nvmm_vcpu_run(&vm->mach, &vm->vcpu));
 		bad += vm->vcpu.exit->reason != NVMM_VCPU_EXIT_IO;
 		T_CHECK(nvmm_assist_io(&vm->mach, &vm->vcpu));
 	}
-	t_eq_u64(count() - n, LOOPS,
-	    "run; assist_io over %u OUT exits: one ioctl per exit", LOOPS);
+	t_eq_u64(count() - n, LOOPS - 1,
+	    "run; assist_io over %u more OUT exits: one ioctl per exit",
+	    LOOPS - 1);
 	t_ok(bad == 0 && outs == LOOPS, "and every OUT reached the callback");
+}
+
+/* Halt twice in state_fsload64 with CX = sel; returns what FS then held. */
+static uint64_t
+fs_round(struct t_vm *vm, uint64_t sel)
+{
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RCX, sel);
+	if (t_vm_run(vm) != NVMM_VCPU_EXIT_HALTED ||
+	    t_vm_run(vm) != NVMM_VCPU_EXIT_HALTED)
+		return ~0ULL;
+	return t_vm_gpr(vm, NVMM_X64_GPR_RAX) & 0xFFFF;
+}
+
+/*
+ * The guest loads FS after KVM last stored the segments: getstate must
+ * show the new FS, and a setstate of CRs (which KVM takes with the
+ * segments) must not put the old one back.
+ */
+static void
+segments_not_stale(struct t_vm *vm)
+{
+	struct nvmm_x64_state *st = vm->vcpu.state;
+	uint64_t crs[NVMM_X64_NCR];
+	unsigned int bad = 0;
+
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_CRS));
+	memcpy(crs, st->crs, sizeof(crs));
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RIP, FS_GPA);
+	for (unsigned int i = 0; i < 20; i++)
+		bad += fs_round(vm, 0) != 0;
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RCX, T_SEL_DATA);
+	bad += t_vm_run(vm) != NVMM_VCPU_EXIT_HALTED;
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_SEGS));
+	t_ok(bad == 0 && st->segs[NVMM_X64_SEG_FS].selector == T_SEL_DATA,
+	    "getstate(SEGS) shows the FS the guest loaded since (0x%x)",
+	    (unsigned int)st->segs[NVMM_X64_SEG_FS].selector);
+	bad += t_vm_run(vm) != NVMM_VCPU_EXIT_HALTED;	/* end the round */
+
+	for (unsigned int i = 0; i < 20; i++)
+		bad += fs_round(vm, 0) != 0;
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RCX, T_SEL_DATA);
+	bad += t_vm_run(vm) != NVMM_VCPU_EXIT_HALTED;
+	memcpy(st->crs, crs, sizeof(crs));
+	T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_CRS));
+	bad += t_vm_run(vm) != NVMM_VCPU_EXIT_HALTED;
+	t_ok(bad == 0 && (t_vm_gpr(vm, NVMM_X64_GPR_RAX) & 0xFFFF) == T_SEL_DATA,
+	    "setstate(CRS) keeps the FS the guest loaded since");
 }
 
 int
@@ -197,17 +262,19 @@ main(void)
 	struct t_vm vm;
 
 	t_require_nvmm();
-	t_plan(1 + 4 + 6 + 2 + 2);
+	t_plan(1 + 4 + 6 + 4 + 3 + 2);
 	linkage();
 
 	t_vm_create(&vm, 0);
 	t_vm_load(&vm, T_CODE_BASE, state_halt64_begin, state_halt64_end);
 	t_vm_load(&vm, OUT_GPA, state_out64_begin, state_out64_end);
+	t_vm_load(&vm, FS_GPA, state_fsload64_begin, state_fsload64_end);
 	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
 	no_calls(&vm);
 	after_a_run(&vm);
 	halt_loop(&vm);
 	out_loop(&vm);
+	segments_not_stale(&vm);
 	t_vm_destroy(&vm);
 	return t_done();
 }

@@ -14,6 +14,7 @@ extern const uint8_t x86_ev_hlt[], x86_ev_window[], x86_ev_window_open[],
     x86_ev_plain[], x86_ev_flags[], x86_ev_cr8[], x86_ev_io[],
     x86_ev_mmio[];
 extern const uint8_t x86_h_nmi[], x86_h_nmi_iret[], x86_h_nmi_hlt_iret[];
+extern const uint8_t x86_h_nmi_hlt16_iret[];
 
 #define IF		0x200ULL
 #define RF		(1ULL << 16)
@@ -190,6 +191,35 @@ test_nmi_window_gap(void)
 	    "NMI into IF=0 code: NMI_READY at the next run");
 }
 
+/*
+ * A second NMI while the first one's handler runs waits for its IRET: the
+ * exits in between show it pending, also once KVM's event state no longer
+ * comes with every exit (the emulator looks at nothing for 16 of them).
+ */
+static void
+test_nmi_pending(void)
+{
+	unsigned int pending = 0;
+
+	fresh_vm(x86_h_nmi_hlt16_iret);
+	x86_restart(&vm, gpa(x86_ev_spin), 0x2);
+	x86_inject(&vm, NVMM_VCPU_EVENT_INTR, 2, 0);
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    reg(NVMM_X64_GPR_R12) == 1 && !es()->evt_pending,
+	    "NMI handler halted: nothing pending");
+	x86_inject(&vm, NVMM_VCPU_EVENT_INTR, 2, 0);
+	pending += t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED && es()->evt_pending;
+	x86_set_windows(&vm, false, false);	/* the injection armed it */
+	for (unsigned int i = 2; i < 16; i++)
+		pending += t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+		    es()->evt_pending;
+	t_eq_u64(pending, 15, "second NMI inside the handler: each HALTED "
+	    "shows it pending");
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    reg(NVMM_X64_GPR_R12) == 2 && !es()->evt_pending,
+	    "delivered at the IRET: its handler halted, nothing pending");
+}
+
 /* ---- Exit state ------------------------------------------------------------------ */
 
 /* Run from label to its RDMSR exit. */
@@ -253,7 +283,7 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(4 + 3 + 1 + 1 + 2 * 6 + 6 + 10 + 2 + 3 + 2);
+	t_plan(4 + 3 + 1 + 1 + 2 * 6 + 6 + 10 + 2 + 3 + 2 + 3);
 
 	fresh_vm(x86_h_nmi);
 	test_delivery(NVMM_VCPU_EVENT_INTR, 0x40, 0, NO_ERROR, "INTR 0x40");
@@ -277,6 +307,7 @@ main(void)
 	test_nmi_window_iret();
 	test_nmi_window_blocked();
 	test_nmi_window_gap();
+	test_nmi_pending();
 
 	t_vm_destroy(&vm);
 	return t_done();

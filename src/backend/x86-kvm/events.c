@@ -47,11 +47,14 @@ excp_sets_rf(uint8_t vector)
 	return vector != 1 && vector != 4 && vector != 8 && vector != 18;
 }
 
-static void
+static int
 queue_excp(struct kvmx86_vcpu *cpu, uint8_t v, uint32_t error)
 {
 	struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
+	int r;
 
+	if ((r = kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS)) != 0)
+		return r;
 	ev->exception.injected = 1;
 	ev->exception.nr = v;
 	ev->exception.has_error_code = excp_has_error(v);
@@ -61,6 +64,7 @@ queue_excp(struct kvmx86_vcpu *cpu, uint8_t v, uint32_t error)
 		cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	}
 	cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_EVENTS;
+	return 0;
 }
 
 static int
@@ -71,18 +75,21 @@ inject_excp(struct kvmx86_vcpu *cpu, const struct nvmm_vcpu_event *event)
 	/* #DE, NMI and #BP cannot be injected as exceptions in NVMM. */
 	if (v >= 32 || v == 0 || v == VECTOR_NMI || v == 3)
 		return EINVAL;
-	queue_excp(cpu, v, (uint32_t)event->u.excp.error);
-	return 0;
+	return queue_excp(cpu, v, (uint32_t)event->u.excp.error);
 }
 
 static int
 inject_intr(struct kvmx86_vcpu *cpu, const struct nvmm_vcpu_event *event)
 {
 	struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
+	int r;
 
+	if ((r = kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS)) != 0)
+		return r;
 	if (event->vector == VECTOR_NMI) {
 		ev->nmi.pending = 1;
 		ev->flags |= KVM_VCPUEVENT_VALID_NMI_PENDING;
+		cpu->nmi_unsettled = true;
 		/* As NVMM: an NMI arms the NMI window, to see its IRET. */
 		cpu->nmi_window = true;
 	} else {
@@ -128,7 +135,10 @@ kvmx86_window_ready(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	const struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
 	uint64_t rflags = cpu->run->s.regs.regs.rflags;
 
-	if (event_pending(ev))
+	if (!cpu->int_window && !cpu->nmi_window)
+		return false;
+	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) != 0 ||
+	    event_pending(ev))
 		return false;
 	if (cpu->int_window && (rflags & RFLAGS_IF) && !ev->interrupt.shadow) {
 		cpu->int_window = false;
@@ -152,8 +162,9 @@ void
 kvmx86_window_arm(struct kvmx86_vcpu *cpu)
 {
 	const struct kvm_sync_regs *s = &cpu->run->s.regs;
-	bool nmi_proxy = cpu->nmi_window && (!s->events.nmi.masked ||
-	    !(s->regs.rflags & RFLAGS_IF));
+	bool nmi_proxy = cpu->nmi_window &&
+	    (kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) != 0 ||
+	    !s->events.nmi.masked || !(s->regs.rflags & RFLAGS_IF));
 
 	cpu->run->request_interrupt_window = cpu->int_window || nmi_proxy;
 }
@@ -174,17 +185,50 @@ kvmx86_window_halted(struct kvmx86_vcpu *cpu)
 		cpu->int_window = false;
 }
 
+/*
+ * Whether the exit alone tells that no interrupt shadow and no event is
+ * in flight, so that KVM's event state need not be fetched. NMIs come
+ * only from us: one is in flight only if we sent it. Otherwise:
+ * - KVM sets ready_for_interrupt_injection (no in-kernel irqchip) only
+ *   with IF = 1, no shadow, and no exception or interrupt in flight;
+ * - KVM reports HLT once it stepped over it, which ends any shadow, and
+ *   an instruction runs only once pending events are delivered.
+ */
+static bool
+exitstate_all_clear(const struct kvmx86_vcpu *cpu,
+    const struct nvmm_vcpu_exit *exit)
+{
+	const struct kvm_run *run = cpu->run;
+
+	if (cpu->nmi_unsettled)
+		return false;
+	if ((run->s.regs.regs.rflags & RFLAGS_IF) &&
+	    run->ready_for_interrupt_injection)
+		return true;
+	return exit->reason == NVMM_VCPU_EXIT_HALTED &&
+	    run->exit_reason == KVM_EXIT_HLT;
+}
+
 void
 kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
 	const struct kvm_sync_regs *s = &cpu->run->s.regs;
+	bool clear = exitstate_all_clear(cpu, exit);
 
+	/*
+	 * Only exits that need KVM's word keep it coming; when it came
+	 * anyway, it is read all the same.
+	 */
+	if (!clear && kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) != 0)
+		clear = true;	/* KVM would not say: report nothing */
+	else if (clear && (cpu->sync_fresh & KVM_SYNC_X86_EVENTS))
+		clear = false;
 	exit->exitstate.rflags = s->regs.rflags;
 	exit->exitstate.cr8 = cpu->run->cr8;
-	exit->exitstate.int_shadow = s->events.interrupt.shadow != 0;
+	exit->exitstate.int_shadow = !clear && s->events.interrupt.shadow != 0;
 	exit->exitstate.int_window_exiting = cpu->int_window;
 	exit->exitstate.nmi_window_exiting = cpu->nmi_window;
-	exit->exitstate.evt_pending = event_pending(&s->events);
+	exit->exitstate.evt_pending = !clear && event_pending(&s->events);
 	exit->exitstate.rsvd = 0;
 }
 
@@ -218,17 +262,20 @@ insn_prefix(uint8_t b, bool long64)
 
 /* The 0F 01 xx instruction KVM failed on, and its length; 0 if another. */
 static size_t
-insn_0f01(const struct kvm_run *run, uint8_t *modrm)
+insn_0f01(struct kvmx86_vcpu *cpu, uint8_t *modrm)
 {
+	const struct kvm_run *run = cpu->run;
 	const uint8_t *b = run->emulation_failure.insn_bytes;
 	size_t n = run->emulation_failure.insn_size, i = 0;
-	bool long64 = (run->s.regs.sregs.efer & (1ULL << 10)) &&
-	    run->s.regs.sregs.cs.l;
+	bool long64;
 
 	if (run->emulation_failure.suberror != KVM_INTERNAL_ERROR_EMULATION ||
 	    !(run->emulation_failure.flags &
-	    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) || n > 15)
+	    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) || n > 15 ||
+	    kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS))
 		return 0;
+	long64 = (run->s.regs.sregs.efer & (1ULL << 10)) &&
+	    run->s.regs.sregs.cs.l;
 	while (i < n && insn_prefix(b[i], long64))
 		i++;
 	if (i + 3 > n || b[i] != 0x0F || b[i + 1] != 0x01)
@@ -243,7 +290,7 @@ kvmx86_insn_failed(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
 	struct kvm_run *run = cpu->run;
 	uint8_t modrm = 0;
-	size_t len = insn_0f01(run, &modrm);
+	size_t len = insn_0f01(cpu, &modrm);
 
 	for (size_t i = 0; len > 0 && i < sizeof(insn_failed) /
 	    sizeof(insn_failed[0]); i++) {
@@ -251,10 +298,8 @@ kvmx86_insn_failed(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 			continue;
 		memset(&exit->u, 0, sizeof(exit->u));
 		exit->reason = insn_failed[i].reason;
-		if (exit->reason == NVMM_VCPU_EXIT_NONE) {
-			queue_excp(cpu, VECTOR_UD, 0);
-			return true;
-		}
+		if (exit->reason == NVMM_VCPU_EXIT_NONE)
+			return queue_excp(cpu, VECTOR_UD, 0) == 0;
 		/* The emulator decides: drop the #UD KVM queued. */
 		memset(&run->s.regs.events.exception, 0,
 		    sizeof(run->s.regs.events.exception));

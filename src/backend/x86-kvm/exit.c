@@ -45,7 +45,8 @@ exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	io->in = (run->io.direction == KVM_EXIT_IO_IN);
 	io->port = run->io.port;
 	io->operand_size = run->io.size;
-	if (kvmx86_fetch_io_insn(cpu, &insn, &rip, &len) == 0) {
+	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) == 0 &&
+	    kvmx86_fetch_io_insn(cpu, &insn, &rip, &len) == 0) {
 		io->str = (insn.opcode & 0xFC) == 0x6C;		/* INS, OUTS */
 		io->rep = io->str && insn.rep;
 		io->address_size = insn.address_size;
@@ -83,7 +84,8 @@ exit_msr_npc(struct kvmx86_vcpu *cpu)
 	struct kvmx86_insn insn;
 	uint64_t rip = cpu->run->s.regs.regs.rip;
 
-	if (kvmx86_fetch_insn(cpu, &insn) == 0 && insn.opcode == 0x0F)
+	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) == 0 &&
+	    kvmx86_fetch_insn(cpu, &insn) == 0 && insn.opcode == 0x0F)
 		return rip + insn.len + 2;
 	return rip + 2;
 }

@@ -164,10 +164,12 @@ run_enter(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v, bool *entered)
 		*entered = false;
 		return EINTR;
 	}
+	kvmx86_sync_request(cpu);
 	if (ioctl(cpu->fd, KVM_RUN, 0) == -1)
 		error = errno;
 	atomic_store(&cpu->running, 0);
 	*entered = true;
+	kvmx86_sync_stored(cpu, error == 0 || error == EINTR);
 	if (error == EINTR)
 		run_eat_kicks();
 	return error;
@@ -212,10 +214,12 @@ run_ins_keep(struct kvmx86_vcpu *cpu)
 	uint64_t mask = run_addr_mask(io->address_size);
 	uint64_t rdi = cpu->exit_regs.rdi;
 	bool down = (cpu->exit_regs.rflags & 0x400) != 0;	/* DF */
-	bool long64 = (sr->efer & (1ULL << 10)) && sr->cs.l;
+	bool long64;
 
-	if (!io->str || !io->in || run->io.direction != KVM_EXIT_IO_IN)
+	if (!io->str || !io->in || run->io.direction != KVM_EXIT_IO_IN ||
+	    kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
 		return;
+	long64 = (sr->efer & (1ULL << 10)) && sr->cs.l;
 	for (uint32_t i = 0; i < run->io.count; i++) {
 		uint64_t step = (uint64_t)i * run->io.size;
 		uint64_t lin = (down ? rdi - step : rdi + step) & mask;
@@ -243,6 +247,7 @@ kvmx86_complete(struct kvmx86_vcpu *cpu)
 	r = ioctl(cpu->fd, KVM_RUN, 0);
 	error = (r == -1) ? errno : 0;
 	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	kvmx86_sync_stored(cpu, r == 0 || error == EINTR);
 	cpu->pending = KVMX86_PENDING_NONE;
 	cpu->settled = false;
 	if (r == 0) {

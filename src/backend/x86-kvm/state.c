@@ -1,9 +1,11 @@
 /*
  * NVMM vCPU state <-> KVM, one pair of helpers per state class, and the
  * RESET state. GPRs, segments, control registers and events travel in the
- * kvm_run page (KVM_CAP_SYNC_REGS): reading them costs nothing, writing them
- * marks them dirty for the next KVM_RUN. The rest (XCR0, debug registers,
- * MSRs, FPU) needs one ioctl per class. Sanitising happens here only.
+ * kvm_run page (KVM_CAP_SYNC_REGS): writing them marks them dirty for the
+ * next KVM_RUN; reading them costs nothing when KVM stored them at the
+ * exit, which it does for GPRs always and for the others while they are
+ * in use (see "The sync area"). The rest (XCR0, debug registers, MSRs,
+ * FPU) needs one ioctl per class. Sanitising happens here only.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -421,12 +423,29 @@ fpu_to_kvm(struct kvmx86_vcpu *cpu, const struct nvmm_x64_state_fpu *fpu)
 
 /* ---- Whole state -------------------------------------------------------------------- */
 
+/* The sync classes that hold an NVMM state class, EFER living in sregs. */
+static uint64_t
+state_sync_classes(uint64_t flags)
+{
+	uint64_t classes = 0;
+
+	if (flags & (NVMM_X64_STATE_SEGS | NVMM_X64_STATE_CRS |
+	    NVMM_X64_STATE_MSRS))
+		classes |= KVM_SYNC_X86_SREGS;
+	if (flags & NVMM_X64_STATE_INTR)
+		classes |= KVM_SYNC_X86_EVENTS;
+	return classes;
+}
+
 int
 kvmx86_state_get(struct kvmx86_vcpu *cpu, uint64_t flags,
     struct nvmm_x64_state *state)
 {
 	const struct kvm_sync_regs *s = &cpu->run->s.regs;
-	int error = 0;
+	int error;
+
+	if ((error = kvmx86_sync_need(cpu, state_sync_classes(flags))) != 0)
+		return error;
 
 	if (flags & NVMM_X64_STATE_GPRS)
 		kvmx86_gprs_from_kvm(&s->regs, state->gprs);
@@ -460,8 +479,11 @@ kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
     const struct nvmm_x64_state *state)
 {
 	struct kvm_run *run = cpu->run;
-	int error = 0;
+	int error;
 
+	/* KVM takes a sync class whole: what is not set here must be KVM's. */
+	if ((error = kvmx86_sync_need(cpu, state_sync_classes(flags))) != 0)
+		return error;
 	if (flags & NVMM_X64_STATE_GPRS) {
 		gprs_to_kvm(state->gprs, &run->s.regs.regs);
 		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
@@ -488,17 +510,91 @@ kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
 	return error;
 }
 
-/* Fill the kvm_run sync area once, so that it always holds the state. */
+/* ---- The sync area ---------------------------------------------------------------- */
+
+/*
+ * KVM stores the classes named in kvm_valid_regs at every exit. GPRs are
+ * wanted at every exit (RIP, RFLAGS); segments/CRs (instruction fetch for
+ * I/O and MSR exits, getstate) and events (exit state with IF = 0 or an
+ * NMI in flight, windows, injection) only at some. A class is asked for
+ * while it was used within the last SYNC_KEEP exits, else fetched by
+ * ioctl on first use: loops of one kind of exit never pay the ioctl, and
+ * loops that do not use a class stop paying for KVM to store it.
+ */
+#define SYNC_KEEP	8
+
+static void
+sync_nmi_settled(struct kvmx86_vcpu *cpu)
+{
+	const struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
+
+	if (!ev->nmi.pending && !ev->nmi.injected)
+		cpu->nmi_unsettled = false;
+}
+
+/* Make the sync area hold KVM's current state of these classes. */
+int
+kvmx86_sync_need(struct kvmx86_vcpu *cpu, uint64_t classes)
+{
+	struct kvm_sync_regs *s = &cpu->run->s.regs;
+	uint64_t missing = classes & ~cpu->sync_fresh;
+
+	if (classes & KVM_SYNC_X86_SREGS)
+		cpu->sync_keep_sregs = SYNC_KEEP;
+	if (classes & KVM_SYNC_X86_EVENTS)
+		cpu->sync_keep_events = SYNC_KEEP;
+	if ((missing & KVM_SYNC_X86_REGS) &&
+	    ioctl(cpu->fd, KVM_GET_REGS, &s->regs) != 0)
+		return errno;
+	if ((missing & KVM_SYNC_X86_SREGS) &&
+	    ioctl(cpu->fd, KVM_GET_SREGS, &s->sregs) != 0)
+		return errno;
+	if (missing & KVM_SYNC_X86_EVENTS) {
+		if (ioctl(cpu->fd, KVM_GET_VCPU_EVENTS, &s->events) != 0)
+			return errno;
+		sync_nmi_settled(cpu);
+	}
+	cpu->sync_fresh |= missing;
+	return 0;
+}
+
+/* Before a KVM_RUN: the classes KVM should store at its exit. */
+void
+kvmx86_sync_request(struct kvmx86_vcpu *cpu)
+{
+	uint64_t valid = KVM_SYNC_X86_REGS;
+
+	if (cpu->sync_keep_sregs > 0) {
+		cpu->sync_keep_sregs--;
+		valid |= KVM_SYNC_X86_SREGS;
+	}
+	if (cpu->sync_keep_events > 0) {
+		cpu->sync_keep_events--;
+		valid |= KVM_SYNC_X86_EVENTS;
+	}
+	cpu->run->kvm_valid_regs = valid;
+}
+
+/*
+ * After a KVM_RUN: stored tells whether KVM went through it (and so
+ * stored what was asked); a refused run leaves what we wrote, not KVM's.
+ */
+void
+kvmx86_sync_stored(struct kvmx86_vcpu *cpu, bool stored)
+{
+	cpu->sync_fresh = stored ? cpu->run->kvm_valid_regs :
+	    KVM_SYNC_X86_REGS;
+	if (cpu->sync_fresh & KVM_SYNC_X86_EVENTS)
+		sync_nmi_settled(cpu);
+}
+
+/* Fill the sync area once; GPRs stay current from then on. */
 int
 kvmx86_sync_init(struct kvmx86_vcpu *cpu)
 {
-	struct kvm_sync_regs *s = &cpu->run->s.regs;
-
+	cpu->sync_fresh = 0;
 	cpu->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
 	    KVM_SYNC_X86_EVENTS;
-	if (ioctl(cpu->fd, KVM_GET_REGS, &s->regs) != 0 ||
-	    ioctl(cpu->fd, KVM_GET_SREGS, &s->sregs) != 0 ||
-	    ioctl(cpu->fd, KVM_GET_VCPU_EVENTS, &s->events) != 0)
-		return errno;
-	return 0;
+	return kvmx86_sync_need(cpu, KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS |
+	    KVM_SYNC_X86_EVENTS);
 }
