@@ -10,6 +10,9 @@
  * An OUT exit may come with RIP already past the instruction: KVM's
  * emulator finishes a non-REP OUTS before exiting, and some hosts do the
  * same for plain OUT. The I/O instruction is then found ending at RIP.
+ *
+ * A driver loop exits at the same RIP again and again, so each kind of
+ * fetch keeps its last answer with all it depended on (see "Memos").
  */
 #include <errno.h>
 #include <string.h>
@@ -19,7 +22,60 @@
 #include "kvmx86.h"
 
 #define INSN_MAX	15
+#define PAGE_OFS	4095ULL
 #define EFER_LMA	(1ULL << 10)
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+    "a watched word holds its bytes in address order from bit 0");
+_Static_assert(sizeof(struct kvmx86_insn_key) == 56,
+    "keys are compared bytewise: no padding");
+
+/* ---- Watched words of guest memory -------------------------------------------- */
+
+/*
+ * A cached answer records the guest memory it was derived from as the
+ * aligned host words that hold it: a check re-reads each word and
+ * compares the bytes that count. An aligned word never crosses a page,
+ * and guest areas are whole pages, so a check reads nothing unmapped
+ * while the maps lock keeps the areas in place.
+ */
+static inline bool
+insn_watch_same(const struct kvmx86_watch *w, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t now;
+
+		memcpy(&now, w[i].word, sizeof(now));
+		if (((now ^ w[i].val) & w[i].mask) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Watch the bytes b[0..n), read at host address hva, in a list of at
+ * most max words; false when it is full. A byte joins the last word when
+ * it lies in it.
+ */
+static bool
+insn_watch_add(struct kvmx86_watch *w, unsigned int *nw, unsigned int max,
+    const uint8_t *hva, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t at = (uintptr_t)(hva + i);
+		const void *word = (const void *)(at & ~(uintptr_t)7);
+		unsigned int shift = (unsigned int)(at & 7) * 8;
+
+		if (*nw == 0 || w[*nw - 1].word != word) {
+			if (*nw == max)
+				return false;
+			w[(*nw)++] = (struct kvmx86_watch){ word, 0, 0 };
+		}
+		w[*nw - 1].val |= (uint64_t)b[i] << shift;
+		w[*nw - 1].mask |= 0xFFULL << shift;
+	}
+	return true;
+}
 
 /* ---- Code pages, and a cache of their translation --------------------------- */
 
@@ -28,9 +84,9 @@
  * walk per fetch costs as much as the rest of an exit's work in user
  * space. So the last two pages' translations are kept with the table
  * entries each walk read on its way: a hit reads those entries again
- * through their host addresses and compares, so that a guest that
- * rewrote its tables misses exactly where a new walk would go elsewhere.
- * A slot change (maps_gen) retires the host addresses.
+ * and compares, so that a guest that rewrote its tables misses exactly
+ * where a new walk would go elsewhere. A slot change (maps_gen) retires
+ * the host addresses.
  */
 static int
 insn_read_entry(void *ctx, gpaddr_t gpa, size_t size, uint64_t *entry)
@@ -38,19 +94,16 @@ insn_read_entry(void *ctx, gpaddr_t gpa, size_t size, uint64_t *entry)
 	struct kvmx86_vcpu *cpu = ctx;
 	struct kvmx86_code_page *c = &cpu->code[cpu->code_next];
 	const struct fe_area *a = fe_area_find(cpu->mach, gpa);
-	const void *hva;
+	const uint8_t *hva;
 
 	if (a == NULL || gpa + size > a->gpa + a->size)
 		return EFAULT;
-	hva = (const void *)(a->hva + (gpa - a->gpa));
+	hva = (const uint8_t *)(a->hva + (gpa - a->gpa));
 	*entry = 0;
 	memcpy(entry, hva, size);
-	if (c->n < KVMX86_CODE_PATH_MAX) {
-		c->entry_hva[c->n] = hva;
-		c->entry_val[c->n] = *entry;
-		c->entry_size[c->n] = (uint8_t)size;
-	}
-	c->n++;
+	if (!insn_watch_add(c->entry, &c->n, KVMX86_CODE_PATH_MAX, hva,
+	    (const uint8_t *)entry, size))
+		c->full = true;
 	return 0;
 }
 
@@ -62,25 +115,19 @@ insn_maps_gen(const struct kvmx86_vcpu *cpu)
 	return mach->maps_gen;
 }
 
-static bool
-insn_cache_hit(const struct kvmx86_vcpu *cpu, const struct kvmx86_code_page *c,
-    const struct x86_paging *pg, uint64_t page)
+/* Whether a walk of page under pg would still end where c's did. */
+static inline bool
+insn_page_valid(const struct kvmx86_vcpu *cpu,
+    const struct kvmx86_code_page *c, const struct x86_paging *pg,
+    uint64_t page)
 {
-	if (!c->valid || c->page != page || c->gen != insn_maps_gen(cpu) ||
-	    memcmp(&c->pg, pg, sizeof(*pg)) != 0)
-		return false;
-	for (unsigned int i = 0; i < c->n; i++) {
-		uint64_t now = 0;
-
-		memcpy(&now, c->entry_hva[i], c->entry_size[i]);
-		if (now != c->entry_val[i])
-			return false;
-	}
-	return true;
+	return c->valid && c->page == page && c->gen == insn_maps_gen(cpu) &&
+	    memcmp(&c->pg, pg, sizeof(*pg)) == 0 &&
+	    insn_watch_same(c->entry, c->n);
 }
 
-/* The host address of a guest-linear page, or NULL. */
-static const uint8_t *
+/* The translation of a guest-linear page, or NULL. */
+static const struct kvmx86_code_page *
 insn_page(struct kvmx86_vcpu *cpu, const struct x86_paging *pg, uint64_t page)
 {
 	struct kvmx86_code_page *c;
@@ -89,14 +136,15 @@ insn_page(struct kvmx86_vcpu *cpu, const struct x86_paging *pg, uint64_t page)
 	gpaddr_t gpa;
 
 	for (unsigned int i = 0; i < 2; i++) {
-		if (insn_cache_hit(cpu, &cpu->code[i], pg, page)) {
+		if (insn_page_valid(cpu, &cpu->code[i], pg, page)) {
 			cpu->code_next = !i;
-			return (const uint8_t *)cpu->code[i].hva;
+			return &cpu->code[i];
 		}
 	}
 	c = &cpu->code[cpu->code_next];
 	c->valid = false;
 	c->n = 0;
+	c->full = false;
 	if (x86_walk(pg, page, insn_read_entry, cpu, &gpa, &prot) != 0 ||
 	    (a = fe_area_find(cpu->mach, gpa)) == NULL)
 		return NULL;
@@ -105,9 +153,9 @@ insn_page(struct kvmx86_vcpu *cpu, const struct x86_paging *pg, uint64_t page)
 	c->page = page;
 	c->gen = insn_maps_gen(cpu);
 	memcpy(&c->pg, pg, sizeof(*pg));
-	c->valid = (c->n <= KVMX86_CODE_PATH_MAX);
+	c->valid = !c->full;	/* else usable now, but not kept */
 	cpu->code_next = !cpu->code_next;
-	return (const uint8_t *)c->hva;
+	return c;
 }
 
 /* Copy up to len bytes of guest-linear memory; returns how many. */
@@ -119,18 +167,22 @@ insn_copy(struct kvmx86_vcpu *cpu, const struct x86_paging *pg, uint64_t lin,
 
 	while (done < len) {
 		uint64_t at = lin + done;
-		size_t chunk = 4096 - (at & 4095);
-		const uint8_t *page = insn_page(cpu, pg, at & ~4095ULL);
+		size_t chunk = 4096 - (at & PAGE_OFS);
+		const struct kvmx86_code_page *c = insn_page(cpu, pg,
+		    at & ~PAGE_OFS);
 
-		if (page == NULL)
+		if (c == NULL)
 			break;
 		if (chunk > len - done)
 			chunk = len - done;
-		memcpy(buf + done, page + (at & 4095), chunk);
+		memcpy(buf + done, (const uint8_t *)c->hva + (at & PAGE_OFS),
+		    chunk);
 		done += chunk;
 	}
 	return done;
 }
+
+/* ---- Prefixes --------------------------------------------------------------------- */
 
 /* Legacy segment-override prefixes, by NVMM segment index. */
 static int
@@ -147,6 +199,7 @@ insn_segment(uint8_t b)
 	}
 }
 
+/* Reads b[] up to the first byte that is no prefix, and no further. */
 static void
 insn_scan(const uint8_t *b, size_t n, bool long64, bool def32,
     struct kvmx86_insn *insn)
@@ -182,105 +235,6 @@ insn_scan(const uint8_t *b, size_t n, bool long64, bool def32,
 		insn->address_size = addr_override ? 4 : 2;
 }
 
-/* Paging and code-segment facts of the current exit. */
-static void
-insn_mode(const struct kvmx86_vcpu *cpu, struct x86_paging *pg, bool *long64,
-    bool *def32)
-{
-	const struct kvm_sregs *sr = &cpu->run->s.regs.sregs;
-
-	memset(pg, 0, sizeof(*pg));
-	pg->cr0 = sr->cr0;
-	pg->cr3 = sr->cr3;
-	pg->cr4 = sr->cr4;
-	pg->efer = sr->efer;
-	*long64 = (sr->efer & EFER_LMA) && sr->cs.l;
-	*def32 = sr->cs.db;
-}
-
-static uint64_t
-insn_linear(const struct kvmx86_vcpu *cpu, uint64_t rip, bool long64)
-{
-	return long64 ? rip :
-	    (cpu->run->s.regs.sregs.cs.base + rip) & 0xFFFFFFFFULL;
-}
-
-static size_t
-insn_copy_locked(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
-    uint64_t lin, uint8_t *buf, size_t len)
-{
-	size_t n;
-
-	pthread_mutex_lock(&cpu->mach->maps_lock);
-	n = insn_copy(cpu, pg, lin, buf, len);
-	pthread_mutex_unlock(&cpu->mach->maps_lock);
-	return n;
-}
-
-size_t
-kvmx86_read_linear(struct kvmx86_vcpu *cpu, uint64_t lin, void *buf,
-    size_t len)
-{
-	struct x86_paging pg;
-	bool long64, def32;
-
-	insn_mode(cpu, &pg, &long64, &def32);
-	return insn_copy_locked(cpu, &pg, lin, buf, len);
-}
-
-int
-kvmx86_fetch_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn)
-{
-	struct x86_paging pg;
-	uint8_t bytes[INSN_MAX];
-	bool long64, def32;
-	size_t n;
-
-	insn_mode(cpu, &pg, &long64, &def32);
-	n = insn_copy_locked(cpu, &pg,
-	    insn_linear(cpu, cpu->run->s.regs.regs.rip, long64), bytes,
-	    sizeof(bytes));
-	if (n == 0)
-		return EFAULT;
-	insn_scan(bytes, n, long64, def32, insn);
-	if (insn->len >= n)
-		return EFAULT;	/* no opcode within what we could read */
-	return 0;
-}
-
-/* ---- The I/O instruction behind an IO exit ---------------------------------------- */
-
-/*
- * Whether b[0..n) starts with an IN/OUT/INS/OUTS doing the access KVM
- * reports (direction, size, port); *len is then its length.
- */
-static bool
-insn_io_matches(const struct kvmx86_vcpu *cpu, const uint8_t *b, size_t n,
-    bool long64, bool def32, struct kvmx86_insn *insn, size_t *len)
-{
-	const struct kvm_run *run = cpu->run;
-	bool def16 = !long64 && !def32;
-	unsigned int size;
-	uint8_t op;
-
-	insn_scan(b, n, long64, def32, insn);
-	if (insn->len >= n)
-		return false;
-	op = insn->opcode;
-	if ((op & 0xF4) != 0xE4 && (op & 0xFC) != 0x6C)
-		return false;	/* not E4-E7, EC-EF, 6C-6F */
-	size = !(op & 1) ? 1 : insn->opsize == def16 ? 4 : 2;
-	if (((op & 0x02) == 0) != (run->io.direction == KVM_EXIT_IO_IN) ||
-	    size != run->io.size)
-		return false;
-	if ((op & 0xFC) == 0xE4) {	/* imm8 port */
-		*len = insn->len + 2u;
-		return *len <= n && b[insn->len + 1] == run->io.port;
-	}
-	*len = insn->len + 1u;
-	return (run->s.regs.regs.rdx & 0xFFFF) == run->io.port;
-}
-
 /* The bytes insn_scan() takes for prefixes. */
 static bool
 insn_is_prefix(uint8_t b, bool long64)
@@ -289,26 +243,277 @@ insn_is_prefix(uint8_t b, bool long64)
 	    b == 0xF2 || b == 0xF3 || (long64 && (b & 0xF0) == 0x40);
 }
 
+/* Where the run of prefix bytes that ends before b[q] starts. */
+static size_t
+insn_prefix_run(const uint8_t *b, size_t q, bool long64)
+{
+	while (q > 0 && insn_is_prefix(b[q - 1], long64))
+		q--;
+	return q;
+}
+
+/* ---- The exit, and the bytes a fetch examined ----------------------------------- */
+
+/* All a fetch reads of the exit besides guest memory. */
+static inline void
+insn_key(const struct kvm_run *run, bool io, struct kvmx86_insn_key *k)
+{
+	const struct kvm_sregs *sr = &run->s.regs.sregs;
+
+	k->rip = run->s.regs.regs.rip;
+	k->cr0 = sr->cr0;
+	k->cr3 = sr->cr3;
+	k->cr4 = sr->cr4;
+	k->efer = sr->efer;
+	k->cs_base = sr->cs.base;
+	k->cs_l = sr->cs.l;
+	k->cs_db = sr->cs.db;
+	k->io_dir = io ? run->io.direction : 0;
+	k->io_size = io ? run->io.size : 0;
+	k->io_port = io ? run->io.port : 0;
+	k->dx_port = io && (run->s.regs.regs.rdx & 0xFFFF) == run->io.port;
+	k->set = true;
+}
+
+/* The exit as a fetch sees it: a function of the key alone. */
+struct insn_exit {
+	struct x86_paging pg;
+	uint64_t rip;
+	uint64_t lin;		/* CS:RIP */
+	bool long64;
+	bool def32;
+	/* IO exits: the access KVM reports. */
+	bool in;
+	uint8_t size;
+	uint16_t port;
+	bool dx_port;
+};
+
+static void
+insn_mode(const struct kvmx86_insn_key *k, struct insn_exit *x)
+{
+	memset(x, 0, sizeof(*x));	/* x->pg is compared bytewise */
+	x->pg.cr0 = k->cr0;
+	x->pg.cr3 = k->cr3;
+	x->pg.cr4 = k->cr4;
+	x->pg.efer = k->efer;
+	x->rip = k->rip;
+	x->long64 = (k->efer & EFER_LMA) && k->cs_l;
+	x->def32 = k->cs_db;
+	x->lin = x->long64 ? k->rip : (k->cs_base + k->rip) & 0xFFFFFFFFULL;
+	x->in = (k->io_dir == KVM_EXIT_IO_IN);
+	x->size = k->io_size;
+	x->port = k->io_port;
+	x->dx_port = k->dx_port;
+}
+
+/*
+ * Guest-linear bytes around CS:RIP, b[INSN_MAX + i] at lin + i, and the
+ * part b[lo..hi) a fetch examined. A result that also hung on where
+ * readable memory ended is not exact: its bytes alone do not decide it.
+ */
+struct insn_window {
+	uint8_t b[2 * INSN_MAX];
+	size_t lo, hi;
+	bool exact;
+};
+
+static void
+insn_window_init(struct insn_window *w)
+{
+	w->lo = w->hi = INSN_MAX;
+	w->exact = true;
+}
+
+/* The fetch examined b[lo..hi) too. */
+static void
+insn_window_use(struct insn_window *w, size_t lo, size_t hi)
+{
+	if (lo < w->lo)
+		w->lo = lo;
+	if (hi > w->hi)
+		w->hi = hi;
+}
+
+/* ---- Memos: the last fetch at an exit ------------------------------------------- */
+
+/*
+ * A fetch's answer is a function of its key, of the walk that translates
+ * the code page and of the code bytes it examined. A memo keeps all
+ * three with the answer: a hit needs the same key, the same slots, each
+ * table entry of the walk and each code byte unchanged, and so answers
+ * what a new fetch would, exactly. A guest that rewrote its code or its
+ * tables misses. Bytes across a page boundary and answers that hung on
+ * unreadable memory are not kept.
+ */
+static inline bool
+insn_memo_hit(const struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
+    const struct kvmx86_insn_key *k)
+{
+	return memcmp(&m->key, k, sizeof(*k)) == 0 &&
+	    m->gen == insn_maps_gen(cpu) && insn_watch_same(m->watch, m->n);
+}
+
+/* Keep the window's bytes and the key for the answer already in m. */
+static void
+insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
+    const struct kvmx86_insn_key *k, const struct insn_exit *x,
+    const struct insn_window *w)
+{
+	uint64_t at = x->lin - INSN_MAX + w->lo;
+	size_t n = w->hi - w->lo;
+	const struct kvmx86_code_page *c;
+
+	m->key.set = false;
+	if (!w->exact || n == 0 ||
+	    (at & ~PAGE_OFS) != ((at + n - 1) & ~PAGE_OFS) ||
+	    (c = insn_page(cpu, &x->pg, at & ~PAGE_OFS)) == NULL || !c->valid)
+		return;
+	/* The bytes were read through this walk, still the current one. */
+	memcpy(m->watch, c->entry, c->n * sizeof(c->entry[0]));
+	m->n = c->n;
+	if (!insn_watch_add(m->watch, &m->n, KVMX86_MEMO_WATCH,
+	    (const uint8_t *)c->hva + (at & PAGE_OFS), w->b + w->lo, n))
+		return;
+	m->gen = c->gen;
+	m->key = *k;
+}
+
+/* ---- The instruction at RIP ---------------------------------------------------- */
+
+size_t
+kvmx86_read_linear(struct kvmx86_vcpu *cpu, uint64_t lin, void *buf,
+    size_t len)
+{
+	struct kvmx86_insn_key k;
+	struct insn_exit x;
+	size_t n;
+
+	insn_key(cpu->run, false, &k);
+	insn_mode(&k, &x);
+	pthread_mutex_lock(&cpu->mach->maps_lock);
+	n = insn_copy(cpu, &x.pg, lin, buf, len);
+	pthread_mutex_unlock(&cpu->mach->maps_lock);
+	return n;
+}
+
+static int
+insn_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
+    struct insn_window *w, struct kvmx86_insn *insn)
+{
+	size_t n;
+
+	n = insn_copy(cpu, &x->pg, x->lin, w->b + INSN_MAX, INSN_MAX);
+	insn_scan(w->b + INSN_MAX, n, x->long64, x->def32, insn);
+	if (insn->len >= n)
+		return EFAULT;	/* no opcode within what we could read */
+	insn_window_use(w, INSN_MAX, INSN_MAX + insn->len + 1u);
+	return 0;
+}
+
+/* The memo missed: fetch, and keep the answer for next time. */
+static int __attribute__((noinline))	/* the hit path needs no window */
+insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
+    const struct kvmx86_insn_key *k, struct kvmx86_insn *insn)
+{
+	struct insn_window w;
+	struct insn_exit x;
+	int error;
+
+	insn_mode(k, &x);
+	insn_window_init(&w);
+	if ((error = insn_fetch(cpu, &x, &w, insn)) == 0) {
+		m->insn = *insn;
+		insn_memo_keep(cpu, m, k, &x, &w);
+	}
+	return error;
+}
+
+int
+kvmx86_fetch_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn)
+{
+	struct kvmx86_insn_memo *m = &cpu->memo_insn;
+	struct kvmx86_insn_key k;
+	int error = 0;
+
+	insn_key(cpu->run, false, &k);
+	pthread_mutex_lock(&cpu->mach->maps_lock);
+	if (insn_memo_hit(cpu, m, &k))
+		*insn = m->insn;
+	else
+		error = insn_fetch_miss(cpu, m, &k, insn);
+	pthread_mutex_unlock(&cpu->mach->maps_lock);
+	return error;
+}
+
+/* ---- The I/O instruction behind an IO exit ---------------------------------------- */
+
+/*
+ * Whether b[0..n) starts with an IN/OUT/INS/OUTS doing the access KVM
+ * reports (direction, size, port); *len is then its length. Either way
+ * it reads no further than b[insn->len + 1], the byte after the opcode.
+ */
+static bool
+insn_io_matches(const struct insn_exit *x, const uint8_t *b, size_t n,
+    struct kvmx86_insn *insn, size_t *len)
+{
+	bool def16 = !x->long64 && !x->def32;
+	unsigned int size;
+	uint8_t op;
+
+	insn_scan(b, n, x->long64, x->def32, insn);
+	if (insn->len >= n)
+		return false;
+	op = insn->opcode;
+	if ((op & 0xF4) != 0xE4 && (op & 0xFC) != 0x6C)
+		return false;	/* not E4-E7, EC-EF, 6C-6F */
+	size = !(op & 1) ? 1 : insn->opsize == def16 ? 4 : 2;
+	if (((op & 0x02) == 0) != x->in || size != x->size)
+		return false;
+	if ((op & 0xFC) == 0xE4) {	/* imm8 port */
+		*len = insn->len + 2u;
+		return *len <= n && b[insn->len + 1] == x->port;
+	}
+	*len = insn->len + 1u;
+	return x->dx_port;
+}
+
 /*
  * The longest I/O instruction in b[0..w) with its opcode at b[q] and its
  * end at b[w], or 0: only starts within the prefixes before q can decode
  * so. REP INS/OUTS do not count: KVM keeps RIP on them until done.
  */
 static size_t
-insn_io_ending(const struct kvmx86_vcpu *cpu, const uint8_t *b, size_t w,
-    size_t q, bool long64, bool def32, struct kvmx86_insn *insn)
+insn_io_ending(const struct insn_exit *x, const uint8_t *b, size_t w,
+    size_t q, struct kvmx86_insn *insn)
 {
-	size_t s = q, len;
+	size_t len;
 
-	while (s > 0 && insn_is_prefix(b[s - 1], long64))
-		s--;
-	for (; s <= q; s++) {
-		if (insn_io_matches(cpu, b + s, w - s, long64, def32, insn,
-		    &len) && len == w - s &&
+	for (size_t s = insn_prefix_run(b, q, x->long64); s <= q; s++) {
+		if (insn_io_matches(x, b + s, w - s, insn, &len) &&
+		    len == w - s &&
 		    !((insn->opcode & 0xFC) == 0x6C && insn->rep))
 			return len;
 	}
 	return 0;
+}
+
+/*
+ * What insn_io_behind() examined of the w bytes b[] before RIP: back
+ * from each candidate opcode over prefixes to the first other byte, the
+ * imm8 candidate's walk reaching furthest. A walk that met the start of
+ * b[] instead hung on how many bytes there were.
+ */
+static void
+insn_io_behind_used(struct insn_window *win, const uint8_t *b, size_t w,
+    bool long64)
+{
+	size_t s = w >= 2 ? insn_prefix_run(b, w - 2, long64) : 0;
+
+	if (s == 0)
+		win->exact = false;
+	else
+		insn_window_use(win, INSN_MAX - w + s - 1, INSN_MAX);
 }
 
 /*
@@ -318,56 +523,101 @@ insn_io_ending(const struct kvmx86_vcpu *cpu, const uint8_t *b, size_t w,
  * runs at every OUT exit on hosts whose KVM steps over OUT before exiting.
  */
 static int
-insn_io_behind(struct kvmx86_vcpu *cpu, const struct x86_paging *pg,
-    bool long64, bool def32, struct kvmx86_insn *insn, uint64_t *start,
+insn_io_behind(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
+    struct insn_window *win, struct kvmx86_insn *insn, uint64_t *start,
     size_t *len)
 {
-	uint64_t rip = cpu->run->s.regs.regs.rip;
-	uint64_t end = insn_linear(cpu, rip, long64);
-	uint8_t bytes[INSN_MAX];
-	size_t w = rip < INSN_MAX ? (size_t)rip : INSN_MAX;
+	uint64_t end = x->lin;
+	size_t w = x->rip < INSN_MAX ? (size_t)x->rip : INSN_MAX;
+	uint8_t *bytes = win->b + INSN_MAX - w;
 	struct kvmx86_insn imm;
 	size_t l_dx, l_imm;
 
 	/* The bytes before RIP, or those in its page if the one before is out. */
-	if (w > 0 && insn_copy_locked(cpu, pg, end - w, bytes, w) != w) {
-		w = ((end - 1) & 4095) + 1 < w ? ((end - 1) & 4095) + 1 : w;
-		if (insn_copy_locked(cpu, pg, end - w, bytes, w) != w)
+	if (w > 0 && insn_copy(cpu, &x->pg, end - w, bytes, w) != w) {
+		if (((end - 1) & PAGE_OFS) + 1 < w)
+			w = ((end - 1) & PAGE_OFS) + 1;
+		bytes = win->b + INSN_MAX - w;
+		if (insn_copy(cpu, &x->pg, end - w, bytes, w) != w)
 			return EFAULT;
 	}
-	l_dx = w >= 1 ? insn_io_ending(cpu, bytes, w, w - 1, long64, def32,
-	    insn) : 0;
-	l_imm = w >= 2 ? insn_io_ending(cpu, bytes, w, w - 2, long64, def32,
-	    &imm) : 0;
+	l_dx = w >= 1 ? insn_io_ending(x, bytes, w, w - 1, insn) : 0;
+	l_imm = w >= 2 ? insn_io_ending(x, bytes, w, w - 2, &imm) : 0;
 	if (l_imm > l_dx) {
 		*insn = imm;
 		l_dx = l_imm;
 	}
 	if (l_dx == 0)
 		return EFAULT;
+	insn_io_behind_used(win, bytes, w, x->long64);
 	*len = l_dx;
-	*start = rip - l_dx;
+	*start = x->rip - l_dx;
 	return 0;
+}
+
+/* The I/O instruction at RIP, else (OUT) the one ending there. */
+static int
+insn_io_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
+    struct insn_window *w, struct kvmx86_insn *insn, uint64_t *start,
+    size_t *len)
+{
+	uint8_t *at = w->b + INSN_MAX;
+	size_t n;
+
+	n = insn_copy(cpu, &x->pg, x->lin, at, INSN_MAX);
+	if (insn_io_matches(x, at, n, insn, len)) {
+		insn_window_use(w, INSN_MAX, INSN_MAX + *len);
+		*start = x->rip;
+		return 0;
+	}
+	if (x->in)
+		return EFAULT;	/* only OUT is ever stepped over */
+	/* No match at RIP: an answer behind it holds while these bytes do. */
+	if (insn->len + 2u <= n)
+		insn_window_use(w, INSN_MAX, INSN_MAX + insn->len + 2u);
+	else
+		w->exact = false;
+	return insn_io_behind(cpu, x, w, insn, start, len);
+}
+
+/* The memo missed: fetch, and keep the answer for next time. */
+static int __attribute__((noinline))	/* the hit path needs no window */
+insn_io_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
+    const struct kvmx86_insn_key *k, struct kvmx86_insn *insn,
+    uint64_t *start, size_t *len)
+{
+	struct insn_window w;
+	struct insn_exit x;
+	int error;
+
+	insn_mode(k, &x);
+	insn_window_init(&w);
+	if ((error = insn_io_fetch(cpu, &x, &w, insn, start, len)) == 0) {
+		m->insn = *insn;
+		m->start = *start;
+		m->len = (uint8_t)*len;
+		insn_memo_keep(cpu, m, k, &x, &w);
+	}
+	return error;
 }
 
 int
 kvmx86_fetch_io_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn,
     uint64_t *start, size_t *len)
 {
-	uint64_t rip = cpu->run->s.regs.regs.rip;
-	struct x86_paging pg;
-	uint8_t bytes[INSN_MAX];
-	bool long64, def32;
-	size_t n;
+	struct kvmx86_insn_memo *m = &cpu->memo_io;
+	struct kvmx86_insn_key k;
+	int error = 0;
 
-	insn_mode(cpu, &pg, &long64, &def32);
-	n = insn_copy_locked(cpu, &pg, insn_linear(cpu, rip, long64), bytes,
-	    sizeof(bytes));
-	if (insn_io_matches(cpu, bytes, n, long64, def32, insn, len)) {
-		*start = rip;
-		return 0;
+	insn_key(cpu->run, true, &k);
+	pthread_mutex_lock(&cpu->mach->maps_lock);
+	if (insn_memo_hit(cpu, m, &k)) {
+		*insn = m->insn;
+		*start = m->start;
+		*len = m->len;
+	} else {
+		error = insn_io_fetch_miss(cpu, m, &k, insn, start, len);
 	}
-	if (cpu->run->io.direction != KVM_EXIT_IO_OUT)
-		return EFAULT;
-	return insn_io_behind(cpu, &pg, long64, def32, insn, start, len);
+	pthread_mutex_unlock(&cpu->mach->maps_lock);
+	return error;
 }

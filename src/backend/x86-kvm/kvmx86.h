@@ -44,6 +44,17 @@ enum kvmx86_pending {
 	KVMX86_PENDING_MSR,
 };
 
+/*
+ * insn.c: a word of guest memory an answer depends on, as it was read:
+ * the aligned 8 bytes around a table entry or code bytes, and which of
+ * them count.
+ */
+struct kvmx86_watch {
+	const void *word;		/* host address, 8-byte aligned */
+	uint64_t val;
+	uint64_t mask;
+};
+
 /* insn.c: a code page translated, and the table entries the walk read. */
 #define KVMX86_CODE_PATH_MAX	5
 struct kvmx86_code_page {
@@ -53,9 +64,46 @@ struct kvmx86_code_page {
 	uint64_t page;			/* guest-linear */
 	uintptr_t hva;
 	unsigned int n;
-	const void *entry_hva[KVMX86_CODE_PATH_MAX];
-	uint64_t entry_val[KVMX86_CODE_PATH_MAX];
-	uint8_t entry_size[KVMX86_CODE_PATH_MAX];
+	struct kvmx86_watch entry[KVMX86_CODE_PATH_MAX];
+	bool full;			/* the walk read more than that */
+};
+
+/* insn.c: the prefixes and opcode of the instruction behind an exit. */
+struct kvmx86_insn {
+	uint8_t len;		/* legacy and REX prefixes */
+	uint8_t opcode;		/* first opcode byte after prefixes */
+	int8_t seg;		/* segment override, -1 if none */
+	bool rep;
+	bool opsize;		/* 0x66 */
+	uint8_t address_size;
+};
+
+/* insn.c: all a fetch reads of the exit's state (compared bytewise). */
+struct kvmx86_insn_key {
+	uint64_t rip;
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t cs_base;
+	uint8_t cs_l, cs_db;
+	uint8_t io_dir, io_size;	/* IO exits: kvm_run's io access */
+	uint16_t io_port;
+	bool dx_port;			/* IO exits: DX holds the port */
+	bool set;			/* false in an empty memo */
+};
+
+/*
+ * insn.c: the last fetch's answer and what it depended on: the key, the
+ * slots (maps_gen), the walk of the code page and the code bytes examined
+ * (at most 30: five more words).
+ */
+#define KVMX86_MEMO_WATCH	(KVMX86_CODE_PATH_MAX + 5)
+struct kvmx86_insn_memo {
+	struct kvmx86_insn_key key;
+	uint64_t gen;
+	unsigned int n;
+	struct kvmx86_watch watch[KVMX86_MEMO_WATCH];
+	struct kvmx86_insn insn;
+	uint64_t start;			/* IO: the instruction's RIP */
+	uint8_t len;			/* IO: its length */
 };
 
 struct kvmx86_vcpu {
@@ -101,6 +149,9 @@ struct kvmx86_vcpu {
 	/* insn.c: the last two code pages (an instruction may straddle). */
 	struct kvmx86_code_page code[2];
 	unsigned int code_next;		/* the one to replace */
+	/* insn.c: the last fetch at an IO exit and at an MSR exit. */
+	struct kvmx86_insn_memo memo_io;
+	struct kvmx86_insn_memo memo_insn;
 
 	/* Kicks: who runs the vCPU, and whether it is inside KVM_RUN. */
 	atomic_int running;
@@ -151,14 +202,6 @@ void kvmx86_exitstate(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 bool kvmx86_insn_failed(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
 /* insn.c */
-struct kvmx86_insn {
-	uint8_t len;		/* legacy and REX prefixes */
-	uint8_t opcode;		/* first opcode byte after prefixes */
-	int8_t seg;		/* segment override, -1 if none */
-	bool rep;
-	bool opsize;		/* 0x66 */
-	uint8_t address_size;
-};
 int kvmx86_fetch_insn(struct kvmx86_vcpu *, struct kvmx86_insn *);
 /* Copy guest-linear memory (current paging); returns the bytes copied. */
 size_t kvmx86_read_linear(struct kvmx86_vcpu *, uint64_t lin, void *buf,

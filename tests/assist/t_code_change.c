@@ -1,0 +1,194 @@
+/*
+ * Exit records when the guest's code or page tables change between two
+ * exits at the same RIP. The backend keeps the last decode of an IO and
+ * an MSR exit's instruction and answers the next exit at that RIP from
+ * it: this test rewrites the code in place and points the page table at
+ * other code, and each exit record (RIP, npc) must still be the one of
+ * the code the guest ran. Variants pair up so that consecutive exits
+ * share RIP and access on both kinds of host: same start (KVM reports RIP
+ * on an OUT) and same end (KVM reports RIP past it).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define PORT		123
+#define MSR		0xFFFFFFFFu	/* exits as RDMSR (guest.h) */
+#define RAM_SIZE	(8u << 20)
+#define PD		(T_PT_BASE + 0x2000)	/* the builder's PD */
+#define LIN		(0x200000 + 0x800)	/* the code: PD entry 1 */
+#define PAGE_A		0x200000	/* where entry 1 may point */
+#define PAGE_B		0x400000
+#define PAGE_C		0x600000
+
+T_GUEST(cc_enter);
+#define CC_VARIANT(name)						\
+	T_GUEST(name);							\
+	extern const uint8_t name##_insn[], name##_next[]
+CC_VARIANT(cc_out_imm);
+CC_VARIANT(cc_out_dx);
+CC_VARIANT(cc_nop_out_dx);
+CC_VARIANT(cc_rdmsr);
+CC_VARIANT(cc_rex_rdmsr);
+
+struct variant {
+	const char *text;
+	const uint8_t *begin, *end, *insn, *next;
+	bool io;
+};
+
+#define V(text, name, io)						\
+	{ text, name##_begin, name##_end, name##_insn, name##_next, io }
+
+static const struct variant out_imm = V("outb %al, $123", cc_out_imm, true);
+static const struct variant out_dx = V("outb %al, %dx", cc_out_dx, true);
+static const struct variant nop_out_dx = V("nop; outb %al, %dx",
+    cc_nop_out_dx, true);
+static const struct variant rdmsr = V("rdmsr", cc_rdmsr, false);
+static const struct variant rex_rdmsr = V("rex.W rdmsr", cc_rex_rdmsr,
+    false);
+
+/* Run the variant at page (guest-physical) through PD entry 1. */
+struct step {
+	const struct variant *v;
+	uint64_t page;
+	const char *why;
+};
+
+static const struct step steps[] = {
+	{ &out_imm, PAGE_A, "first" },
+	{ &out_imm, PAGE_A, "again" },
+	{ &out_dx, PAGE_A, "code rewritten, same start" },
+	{ &out_imm, PAGE_A, "code rewritten back" },
+	{ &nop_out_dx, PAGE_A, "code rewritten, same end" },
+	{ &out_imm, PAGE_A, "code rewritten back" },
+	{ &out_dx, PAGE_B, "page table moved, same start" },
+	{ &out_imm, PAGE_A, "page table moved back" },
+	{ &nop_out_dx, PAGE_C, "page table moved, same end" },
+	{ &out_imm, PAGE_A, "page table moved back" },
+	{ &rdmsr, PAGE_A, "first" },
+	{ &rdmsr, PAGE_A, "again" },
+	{ &rex_rdmsr, PAGE_A, "code rewritten" },
+	{ &rdmsr, PAGE_A, "code rewritten back" },
+	{ &rex_rdmsr, PAGE_B, "page table moved" },
+	{ &rdmsr, PAGE_A, "page table moved back" },
+};
+
+#define NSTEPS		(sizeof(steps) / sizeof(steps[0]))
+
+static unsigned int io_calls, io_bad;
+
+static void
+io_cb(struct nvmm_io *io)
+{
+	if (io->port == PORT && !io->in && io->size == 1)
+		io_calls++;
+	else
+		io_bad++;
+}
+
+/* Plant the step's code, point PD entry 1 at it, enter at cc_enter. */
+static void
+step_start(struct t_vm *vm, const struct step *s)
+{
+	struct nvmm_x64_state *st = vm->vcpu.state;
+	uint64_t pde = s->page | 0x83;		/* P W PS */
+
+	t_vm_load(vm, s->page + (LIN & 0x1FFFFF), s->v->begin, s->v->end);
+	memcpy(vm->ram + PD + 8, &pde, sizeof(pde));
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
+	st->gprs[NVMM_X64_GPR_RIP] = T_CODE_BASE;
+	st->gprs[NVMM_X64_GPR_RBX] = LIN;
+	st->gprs[NVMM_X64_GPR_RCX] = MSR;
+	st->gprs[NVMM_X64_GPR_RDX] = PORT;
+	T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
+}
+
+/* The exit record of the variant's instruction; false with a diagnostic. */
+static bool
+step_exit_ok(struct t_vm *vm, const struct step *s, uint64_t reason)
+{
+	const struct nvmm_vcpu_exit *exit = vm->vcpu.exit;
+	uint64_t rip = t_vm_gpr(vm, NVMM_X64_GPR_RIP);
+	uint64_t start = LIN + (uint64_t)(s->v->insn - s->v->begin);
+	uint64_t npc = LIN + (uint64_t)(s->v->next - s->v->begin);
+	uint64_t got_npc;
+	bool ok;
+
+	if (s->v->io) {
+		const struct nvmm_x86_exit_io *io = &exit->u.io;
+
+		ok = reason == NVMM_VCPU_EXIT_IO && io->port == PORT &&
+		    !io->in && io->operand_size == 1 && !io->str && !io->rep;
+		got_npc = io->npc;
+	} else {
+		ok = reason == NVMM_VCPU_EXIT_RDMSR &&
+		    exit->u.rdmsr.msr == MSR;
+		got_npc = exit->u.rdmsr.npc;
+	}
+	ok = ok && rip == start && got_npc == npc;
+	if (!ok)
+		t_diag("  exit 0x%llx, RIP +0x%llx npc +0x%llx; want RIP "
+		    "+0x%llx npc +0x%llx", (unsigned long long)reason,
+		    (unsigned long long)(rip - LIN),
+		    (unsigned long long)(got_npc - LIN),
+		    (unsigned long long)(start - LIN),
+		    (unsigned long long)(npc - LIN));
+	return ok;
+}
+
+/* Serve the exit as an emulator would; the guest then reaches its HLT. */
+static void
+step_serve(struct t_vm *vm, const struct step *s)
+{
+	struct nvmm_x64_state *st = vm->vcpu.state;
+
+	if (s->v->io) {
+		T_CHECK(nvmm_assist_io(&vm->mach, &vm->vcpu));
+		return;
+	}
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
+	st->gprs[NVMM_X64_GPR_RAX] = 0;
+	st->gprs[NVMM_X64_GPR_RDX] = 0;
+	st->gprs[NVMM_X64_GPR_RIP] = vm->vcpu.exit->u.rdmsr.npc;
+	T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
+}
+
+static void
+step_run(struct t_vm *vm, const struct step *s)
+{
+	unsigned int calls = io_calls;
+	bool ok;
+
+	step_start(vm, s);
+	ok = step_exit_ok(vm, s, t_vm_run(vm));
+	t_ok(ok, "%s at page 0x%llx (%s): exit record", s->v->text,
+	    (unsigned long long)s->page, s->why);
+	if (ok)
+		step_serve(vm, s);
+	t_ok(ok && t_vm_run(vm) == NVMM_VCPU_EXIT_HALTED &&
+	    io_calls == calls + s->v->io && io_bad == 0,
+	    "%s at page 0x%llx (%s): served, the guest goes on", s->v->text,
+	    (unsigned long long)s->page, s->why);
+}
+
+int
+main(void)
+{
+	struct nvmm_assist_callbacks cbs = { .io = io_cb, .mem = NULL };
+	struct t_vm vm;
+
+	t_require_nvmm();
+	t_plan(2 * NSTEPS);
+
+	t_vm_create(&vm, RAM_SIZE);
+	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	t_vm_load(&vm, T_CODE_BASE, cc_enter_begin, cc_enter_end);
+	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
+	for (size_t i = 0; i < NSTEPS; i++)
+		step_run(&vm, &steps[i]);
+	t_vm_destroy(&vm);
+	return t_done();
+}
