@@ -1,12 +1,14 @@
 /*
  * MI frontend: the process's machine table, machine and vCPU lifetimes,
- * handle validation and ownership, configuration and the run entry.
+ * handle validation and ownership, machine configuration. The entry
+ * points that work on one live vCPU are in vcpu.c.
  *
- * Locking: fe_lock guards the table and every machine's vCPU array and the
- * users counts. A handle lookup takes a use reference (get); destroy removes
- * the object from the table, kicks its vCPUs, and waits until the last user
- * put it back before freeing. Each vCPU's lock serialises run, getstate and
- * the assists, as NVMM's per-vCPU lock does.
+ * Locking: a handle lookup takes no lock. It takes a use of the object's
+ * slot word (see "Slot words"); a destroy marks the word dying, kicks the
+ * vCPUs, and waits until the last user put it back before freeing. fe_lock
+ * guards creation and destruction: the table, every machine's vCPU array,
+ * the words' transitions other than uses. Each vCPU's lock serialises run,
+ * getstate and the assists, as NVMM's per-vCPU lock does.
  */
 #include <errno.h>
 #include <sched.h>
@@ -23,16 +25,155 @@ const struct nvmm_impl *fe_impl;
 static bool fe_root;
 
 static pthread_mutex_t fe_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t fe_released = PTHREAD_COND_INITIALIZER;
-static unsigned int fe_destroyers;	/* threads in fe_wait_unused (fe_lock) */
+static pthread_cond_t fe_released = PTHREAD_COND_INITIALIZER;	/* fe_lock */
 static struct fe_machine *fe_machines[NVMM_MAX_MACHINES];
-static uintptr_t fe_cookies;	/* creations so far (fe_lock) */
+static uint64_t fe_cookies;	/* the last creation's cookie (fe_lock) */
 
 /* The backends, in probe order. */
 static const struct nvmm_impl *const fe_backends[] = {
 	&nvmm_x86_svm,
 	&nvmm_x86_vmx,
 };
+
+/* ---- Slot words --------------------------------------------------------------- */
+
+/*
+ * Every entry point looks its handles up (a PIO exit makes three lookups),
+ * so a lookup takes no lock: it takes a use of a slot word, an atomic word
+ * in static memory, which outlives the object whose uses it counts:
+ *
+ *	bits 63-26	the machine's cookie (mach->areas); 0: none
+ *	bit 25		LIVE: lookups may take uses
+ *	bit 24		DYING: a destroy waits for the uses to drain
+ *	bits 23-0	uses: entry points at work on the object, at most
+ *			two per thread (Linux has fewer than 2^22 threads)
+ *
+ * A lookup adds a use to a LIVE word with the handle's cookie in one
+ * compare-and-swap, then reads the object's pointer, which stays valid
+ * until it gives the use back. A destroy, with fe_lock, turns LIVE into
+ * DYING, so that lookups fail as if the object were gone, and sleeps until
+ * the uses drain: only the put of the last use of a DYING word takes
+ * fe_lock, to wake it. The table and the vCPU arrays change only before a
+ * word turns LIVE and after its uses drained, so lookups read them unlocked.
+ *
+ * A machine word counts the machine-level uses (memory, configuration, vCPU
+ * creation and destruction); each (machine, vCPU id) has its own word, and
+ * a vCPU use keeps its machine alive too: a machine destroy turns the vCPU
+ * words DYING as well and waits for them. A vCPU lookup is thus one atomic
+ * operation, on a word the machine's other vCPUs do not touch: fe_vwords is
+ * indexed by vCPU id first, which puts a machine's words 1 KiB apart.
+ *
+ * The cookie also tells a put that a fork child cleared the word while the
+ * forking thread held the use (see fe_fork_child).
+ */
+#define FE_USES		((UINT64_C(1) << 24) - 1)
+#define FE_DYING	(UINT64_C(1) << 24)
+#define FE_LIVE		(UINT64_C(1) << 25)
+#define FE_COOKIE_SHIFT	26
+#define FE_COOKIE_MAX	(UINT64_MAX >> FE_COOKIE_SHIFT)
+#define FE_COOKIE(w)	((w) >> FE_COOKIE_SHIFT)
+
+static _Atomic uint64_t fe_mwords[NVMM_MAX_MACHINES];
+static _Atomic uint64_t fe_vwords[NVMM_MAX_VCPUS][NVMM_MAX_MACHINES];
+
+static _Atomic uint64_t *
+fe_vword(nvmm_machid_t machid, nvmm_cpuid_t cpuid)
+{
+	return &fe_vwords[cpuid][machid];
+}
+
+/* A use of a LIVE word of this creation: 0, ESRCH (not LIVE) or ENOENT. */
+static int
+fe_use_take(_Atomic uint64_t *word, uint64_t cookie)
+{
+	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+
+	do {
+		if ((w & FE_LIVE) == 0)
+			return ESRCH;
+		if (FE_COOKIE(w) != cookie)
+			return ENOENT;
+	} while (!atomic_compare_exchange_weak_explicit(word, &w, w + 1,
+	    memory_order_acquire, memory_order_relaxed));
+	return 0;
+}
+
+/* Wake the destroys sleeping in fe_use_wait. */
+static void
+fe_wake(void)
+{
+	pthread_mutex_lock(&fe_lock);
+	pthread_cond_broadcast(&fe_released);
+	pthread_mutex_unlock(&fe_lock);
+}
+
+/*
+ * Give a use back. Once it is given, the object may be freed: the caller
+ * read the cookie before, and nothing but static memory is touched after.
+ */
+static void
+fe_use_drop(_Atomic uint64_t *word, uint64_t cookie)
+{
+	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+
+	do {
+		if (FE_COOKIE(w) != cookie)
+			return;		/* cleared by fork: not ours to count */
+	} while (!atomic_compare_exchange_weak_explicit(word, &w, w - 1,
+	    memory_order_release, memory_order_relaxed));
+	if ((w & FE_DYING) != 0 && (w & FE_USES) == 1)
+		fe_wake();
+}
+
+/* With fe_lock held: lookups may take uses of a new object. */
+static void
+fe_use_publish(_Atomic uint64_t *word, uint64_t cookie)
+{
+	atomic_store_explicit(word, cookie << FE_COOKIE_SHIFT | FE_LIVE,
+	    memory_order_release);
+}
+
+/*
+ * With fe_lock held: no new use from now on. A destroy drops its own use
+ * (drop 1) in the same step. ENOENT: not LIVE, another thread destroys it.
+ */
+static int
+fe_use_kill(_Atomic uint64_t *word, uint64_t drop)
+{
+	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
+
+	do {
+		if ((w & FE_LIVE) == 0)
+			return ENOENT;
+	} while (!atomic_compare_exchange_weak_explicit(word, &w,
+	    ((w & ~FE_LIVE) | FE_DYING) - drop,
+	    memory_order_acq_rel, memory_order_relaxed));
+	return 0;
+}
+
+/* With fe_lock held, after fe_use_kill: until the last use is given back. */
+static void
+fe_use_wait(_Atomic uint64_t *word)
+{
+	while ((atomic_load_explicit(word, memory_order_acquire) &
+	    FE_USES) != 0)
+		pthread_cond_wait(&fe_released, &fe_lock);
+}
+
+/* With fe_lock held, once drained (or in a fork child): a free slot. */
+static void
+fe_slot_clear(nvmm_machid_t machid)
+{
+	fe_machines[machid] = NULL;
+	atomic_store_explicit(&fe_mwords[machid], 0, memory_order_relaxed);
+	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++) {
+		_Atomic uint64_t *word = fe_vword(machid, i);
+
+		/* Rows of unused ids stay untouched zero pages. */
+		if (atomic_load_explicit(word, memory_order_relaxed) != 0)
+			atomic_store_explicit(word, 0, memory_order_relaxed);
+	}
+}
 
 /* ---- fork() -------------------------------------------------------------------- */
 
@@ -44,7 +185,9 @@ static const struct nvmm_impl *const fe_backends[] = {
  * The child closes them and forgets the table; the parent's handles then
  * fail in the child with EPERM, as another owner's would. The objects
  * themselves stay: the child's copy of the program may still hold pointers
- * into them (vcpu->state, vcpu->exit).
+ * into them (vcpu->state, vcpu->exit), and the forking thread may hold
+ * uses of them (a signal handler that forks during a call), which it then
+ * gives back to words cleared here: their cookie 0 tells its puts to skip.
  */
 static void
 fe_fork_prepare(void)
@@ -77,14 +220,15 @@ fe_machine_forget(struct fe_machine *m)
 static void
 fe_fork_child(void)
 {
-	for (size_t i = 0; i < NVMM_MAX_MACHINES; i++) {
-		if (fe_machines[i] != NULL)
-			fe_machine_forget(fe_machines[i]);
-		fe_machines[i] = NULL;
+	for (nvmm_machid_t i = 0; i < NVMM_MAX_MACHINES; i++) {
+		if (fe_machines[i] == NULL)
+			continue;
+		fe_machine_forget(fe_machines[i]);
+		/* The uses of the parent's threads went with them. */
+		fe_slot_clear(i);
 	}
 	/* Waiters of the parent's threads do not exist here. */
 	fe_released = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
-	fe_destroyers = 0;
 	pthread_mutex_unlock(&fe_lock);
 }
 
@@ -155,30 +299,15 @@ fe_not_ours(nvmm_machid_t machid)
 }
 
 /*
- * With fe_lock held: take a use of the machine behind a handle. ESRCH: no
- * machine of ours has that id (the caller asks the registry why, unlocked).
+ * The handle's id, read once: the lookups index with what they checked,
+ * even if the caller's struct changes meanwhile.
  */
 static int
-fe_machine_use(const struct nvmm_machine *mach, struct fe_machine **mp)
-{
-	struct fe_machine *m = fe_machines[mach->machid];
-
-	if (m == NULL)
-		return ESRCH;
-	/* areas identifies this creation: stale handles do not match. */
-	if (mach->areas != (void *)m->cookie)
-		return ENOENT;
-	m->users++;
-	*mp = m;
-	return 0;
-}
-
-static int
-fe_machine_check(const struct nvmm_machine *mach)
+fe_machine_check(const struct nvmm_machine *mach, nvmm_machid_t *idp)
 {
 	if (fe_impl == NULL)
 		return EBADF;
-	if (mach == NULL || mach->machid >= NVMM_MAX_MACHINES)
+	if (mach == NULL || (*idp = mach->machid) >= NVMM_MAX_MACHINES)
 		return EINVAL;
 	return 0;
 }
@@ -186,71 +315,76 @@ fe_machine_check(const struct nvmm_machine *mach)
 int
 fe_machine_get(const struct nvmm_machine *mach, struct fe_machine **mp)
 {
+	nvmm_machid_t id;
 	int error;
 
-	if ((error = fe_machine_check(mach)) != 0)
+	if ((error = fe_machine_check(mach, &id)) != 0)
 		return error;
-	pthread_mutex_lock(&fe_lock);
-	error = fe_machine_use(mach, mp);
-	pthread_mutex_unlock(&fe_lock);
-	return error == ESRCH ? fe_not_ours(mach->machid) : error;
-}
-
-/* With fe_lock held. */
-static void
-fe_unuse_locked(unsigned int *users)
-{
-	/* Only a destroy ever waits: most puts need no wake-up. */
-	if (--*users == 0 && fe_destroyers != 0)
-		pthread_cond_broadcast(&fe_released);
+	/* areas identifies this creation: stale handles do not match. */
+	error = fe_use_take(&fe_mwords[id], (uintptr_t)mach->areas);
+	if (error == ESRCH)
+		return fe_not_ours(id);
+	if (error == 0)
+		*mp = fe_machines[id];
+	return error;
 }
 
 void
 fe_machine_put(struct fe_machine *m)
 {
-	pthread_mutex_lock(&fe_lock);
-	fe_unuse_locked(&m->users);
-	pthread_mutex_unlock(&fe_lock);
+	fe_use_drop(&fe_mwords[m->machid], m->cookie);
+}
+
+/* Why a vCPU handle found no vCPU, in NVMM's order: machine, id, vCPU. */
+static int
+fe_vcpu_why(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+{
+	struct fe_machine *m;
+	int error;
+
+	if ((error = fe_machine_get(mach, &m)) != 0)
+		return error;
+	fe_machine_put(m);
+	return vcpu->cpuid >= NVMM_MAX_VCPUS ? EINVAL : ENOENT;
 }
 
 /*
- * Machine and vCPU under one hold of fe_lock, and back under one: every
- * entry point that names a vCPU comes here twice, once per call.
+ * Every entry point that names a vCPU comes here, and to the put: one
+ * atomic operation each, and the vCPU's lock if asked for.
  */
 int
 fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
     bool lock, struct fe_machine **mp, struct fe_vcpu **vp)
 {
+	_Atomic uint64_t *word;
 	struct fe_machine *m;
 	struct fe_vcpu *v;
+	nvmm_machid_t id;
+	nvmm_cpuid_t cpuid;
 	int error;
 
 	if (fe_impl == NULL)
 		return EBADF;
 	if (vcpu == NULL)
 		return EINVAL;
-	if ((error = fe_machine_check(mach)) != 0)
+	if ((error = fe_machine_check(mach, &id)) != 0)
 		return error;
-	pthread_mutex_lock(&fe_lock);
-	if ((error = fe_machine_use(mach, &m)) == 0) {
-		if (vcpu->cpuid >= NVMM_MAX_VCPUS)
-			error = EINVAL;
-		else if ((v = m->vcpus[vcpu->cpuid]) == NULL ||
-		    vcpu->stop != &v->cell->stop ||	/* this creation */
-		    vcpu->state != &v->comm.state)	/* intact */
-			error = ENOENT;
-		else
-			v->users++;
-		if (error != 0)
-			fe_unuse_locked(&m->users);
+	if ((cpuid = vcpu->cpuid) >= NVMM_MAX_VCPUS)
+		return fe_vcpu_why(mach, vcpu);
+	word = fe_vword(id, cpuid);
+	if (fe_use_take(word, (uintptr_t)mach->areas) != 0)
+		return fe_vcpu_why(mach, vcpu);
+	m = fe_machines[id];
+	v = m->vcpus[cpuid];
+	if (vcpu->stop != &v->cell->stop ||	/* this creation */
+	    vcpu->state != &v->comm.state) {	/* intact */
+		fe_use_drop(word, m->cookie);
+		return ENOENT;
 	}
-	pthread_mutex_unlock(&fe_lock);
-	if (error != 0)
-		return error == ESRCH ? fe_not_ours(mach->machid) : error;
-	if (lock)
-		pthread_mutex_lock(&v->lock);
 	*mp = m;
 	*vp = v;
+	if (lock)
+		pthread_mutex_lock(&v->lock);
 	return 0;
 }
 
@@ -259,24 +393,11 @@ fe_vcpu_put(struct fe_machine *m, struct fe_vcpu *v, bool locked)
 {
 	if (locked)
 		pthread_mutex_unlock(&v->lock);
-	pthread_mutex_lock(&fe_lock);
-	fe_unuse_locked(&v->users);
-	fe_unuse_locked(&m->users);
-	pthread_mutex_unlock(&fe_lock);
+	fe_use_drop(fe_vword(m->machid, v->cpuid), m->cookie);
 }
 
-/* Wait, with fe_lock held, until nobody uses an unlinked object. */
-static void
-fe_wait_unused(const unsigned int *users)
-{
-	fe_destroyers++;
-	while (*users != 0)
-		pthread_cond_wait(&fe_released, &fe_lock);
-	fe_destroyers--;
-}
-
-/* Make a vCPU's current or next run return soon (STOPPED). */
-static void
+/* Async-signal-safe: nvmm_vcpu_stop() kicks from signal handlers. */
+void
 fe_vcpu_kick(struct fe_vcpu *v)
 {
 	/* Other threads and signal handlers: an atomic store, seen by run. */
@@ -319,18 +440,38 @@ fe_machine_create(struct nvmm_machine *mach)
 
 	pthread_mutex_lock(&fe_lock);
 	/* Not the address: malloc hands it out again to the next machine. */
-	m->cookie = ++fe_cookies;
+	if (++fe_cookies > FE_COOKIE_MAX)
+		fe_cookies = 1;
+	m->cookie = fe_cookies;
 	fe_machines[m->machid] = m;
+	fe_use_publish(&fe_mwords[m->machid], m->cookie);
 	pthread_mutex_unlock(&fe_lock);
 
 	memset(mach, 0, sizeof(*mach));
 	mach->machid = m->machid;
 	mach->pages = m->pages;
-	mach->areas = (void *)m->cookie;
+	mach->areas = (void *)(uintptr_t)m->cookie;
 	return 0;
 }
 
 static void fe_vcpu_release(struct fe_machine *, struct fe_vcpu *);
+
+/*
+ * With fe_lock held, by a machine destroy: no vCPU lookup from now on, and
+ * runs return soon. A vCPU the backend is still making has no LIVE word:
+ * it never ran, and never will.
+ */
+static void
+fe_vcpus_kill(struct fe_machine *m)
+{
+	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++) {
+		_Atomic uint64_t *word = fe_vword(m->machid, i);
+
+		(void)fe_use_kill(word, 0);
+		if ((atomic_load(word) & FE_DYING) != 0)
+			fe_vcpu_kick(m->vcpus[i]);
+	}
+}
 
 int
 fe_machine_destroy(const struct nvmm_machine *mach)
@@ -341,13 +482,17 @@ fe_machine_destroy(const struct nvmm_machine *mach)
 	if ((error = fe_machine_get(mach, &m)) != 0)
 		return error;
 	pthread_mutex_lock(&fe_lock);
-	fe_machines[m->machid] = NULL;
-	m->users--;
-	for (size_t i = 0; i < NVMM_MAX_VCPUS; i++) {
-		if (m->vcpus[i] != NULL)
-			fe_vcpu_kick(m->vcpus[i]);
+	if ((error = fe_use_kill(&fe_mwords[m->machid], 1)) != 0) {
+		pthread_mutex_unlock(&fe_lock);
+		fe_machine_put(m);
+		return error;
 	}
-	fe_wait_unused(&m->users);
+	fe_vcpus_kill(m);
+	/* Once drained, no word of this machine takes a use again. */
+	fe_use_wait(&fe_mwords[m->machid]);
+	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++)
+		fe_use_wait(fe_vword(m->machid, i));
+	fe_slot_clear(m->machid);
 	pthread_mutex_unlock(&fe_lock);
 
 	for (size_t i = 0; i < NVMM_MAX_VCPUS; i++) {
@@ -502,19 +647,20 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 		error = EBUSY;
 		goto out;
 	}
-	m->vcpus[cpuid] = v;
-	v->users++;	/* not usable until the backend made it */
+	m->vcpus[cpuid] = v;	/* no LIVE word yet: lookups fail */
 	pthread_mutex_unlock(&fe_lock);
 
 	error = fe_impl->vcpu_create(m, v);
 
 	pthread_mutex_lock(&fe_lock);
-	v->users--;
 	if (error != 0) {
 		m->vcpus[cpuid] = NULL;
 	} else {
 		m->pages[cpuid] = &v->comm;
 		m->nvcpus++;
+		/* Unless a machine destroy, now waiting for us, killed them. */
+		if ((atomic_load(&fe_mwords[m->machid]) & FE_LIVE) != 0)
+			fe_use_publish(fe_vword(m->machid, cpuid), m->cookie);
 	}
 	pthread_mutex_unlock(&fe_lock);
 	if (error != 0) {
@@ -537,187 +683,39 @@ out:
 int
 fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 {
+	_Atomic uint64_t *word;
 	struct fe_machine *m;
 	struct fe_vcpu *v;
 	int error;
 
-	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+	if (fe_impl == NULL)
+		return EBADF;
+	if (vcpu == NULL)
+		return EINVAL;
+	/* A machine use: the vCPU's own goes before its teardown. */
+	if ((error = fe_machine_get(mach, &m)) != 0)
 		return error;
+	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+		goto out;
+	word = fe_vword(m->machid, v->cpuid);
 	pthread_mutex_lock(&fe_lock);
-	m->vcpus[v->cpuid] = NULL;
+	if ((error = fe_use_kill(word, 1)) != 0) {
+		pthread_mutex_unlock(&fe_lock);
+		fe_vcpu_put(m, v, false);
+		goto out;
+	}
 	m->pages[v->cpuid] = NULL;
 	m->nvcpus--;
-	v->users--;
 	fe_vcpu_kick(v);
-	fe_wait_unused(&v->users);
+	fe_use_wait(word);
+	m->vcpus[v->cpuid] = NULL;
+	atomic_store_explicit(word, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&fe_lock);
 
 	fe_vcpu_release(m, v);
 	fe_reg_vcpus(m);
+out:
 	fe_machine_put(m);
-	return 0;
-}
-
-int
-fe_vcpu_configure(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    uint64_t op, void *conf)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	uint64_t md = NVMM_VCPU_CONF_MD(op);
-	int error;
-
-	if (fe_impl == NULL)
-		return EBADF;
-	/* As NVMM: the op range is checked before the machine and vCPU. */
-	if (op < NVMM_VCPU_CONF_MD_BEGIN || md >= fe_impl->vcpu_conf_max)
-		return EINVAL;
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	error = conf == NULL ? EFAULT : fe_impl->vcpu_configure(v, md, conf);
-	fe_vcpu_put(m, v, true);
-	return error;
-}
-
-int
-fe_vcpu_cpuid(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    uint32_t leaf, uint32_t index, uint32_t regs[4])
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if (fe_impl == NULL)
-		return EBADF;
-	if (fe_impl->vcpu_cpuid == NULL)
-		return ENOTSUP;
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	error = fe_impl->vcpu_cpuid(v, leaf, index, regs);
-	fe_vcpu_put(m, v, true);
-	return error;
-}
-
-/* ---- State, run, stop ------------------------------------------------------------------- */
-
-int
-fe_vcpu_comm(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    struct nvmm_comm_page **commp)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
-		return error;
-	*commp = &v->comm;
-	fe_vcpu_put(m, v, false);
-	return 0;
-}
-
-int
-fe_vcpu_getstate(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    uint64_t wanted)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	v->comm.state_wanted = wanted & ~v->comm.state_cached;
-	if (v->comm.state_wanted != 0)
-		error = fe_impl->vcpu_getstate(v);
-	v->comm.state_wanted = 0;
-	fe_vcpu_put(m, v, true);
-	return error;
-}
-
-int
-fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	error = fe_impl->vcpu_run(m, v, &v->exit);
-	/* As NetBSD: a stop request lasts until the run returns. */
-	__atomic_store_n(&v->cell->stop, 0, __ATOMIC_SEQ_CST);
-	fe_vcpu_put(m, v, true);
-	return error;
-}
-
-int
-fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
-{
-	struct fe_stop_cell *cell;
-	struct fe_vcpu *v;
-	int error = EINVAL;
-
-	if (fe_impl == NULL)
-		return EBADF;
-	if (vcpu == NULL || vcpu->stop == NULL)
-		return EINVAL;
-	/* No lookup: this runs in signal handlers. The cell never goes away. */
-	cell = (struct fe_stop_cell *)(uintptr_t)vcpu->stop;
-	if (cell->magic != FE_CELL_MAGIC)
-		return EINVAL;
-	/* Counted in first: a destroy waits for us before freeing the vCPU. */
-	atomic_fetch_add(&cell->stoppers, 1);
-	if ((v = atomic_load(&cell->vcpu)) != NULL) {
-		fe_vcpu_kick(v);
-		error = 0;
-	}
-	atomic_fetch_sub(&cell->stoppers, 1);
-	return error;
-}
-
-/* ---- Assists ------------------------------------------------------------------------------ */
-
-int
-fe_vcpu_io_access(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    struct fe_io_access *acc)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	error = fe_impl->vcpu_io_access(v, acc);
-	fe_vcpu_put(m, v, true);
-	return error;
-}
-
-int
-fe_vcpu_mem_access(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, struct fe_mem_access *acc)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	error = fe_impl->vcpu_mem_access(v, acc);
-	fe_vcpu_put(m, v, true);
-	return error;
-}
-
-int
-fe_vcpu_access_done(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	error = fe_impl->vcpu_access_done(v);
-	fe_vcpu_put(m, v, true);
 	return error;
 }
 
@@ -726,24 +724,19 @@ fe_vcpu_access_done(const struct nvmm_machine *mach,
 int
 fe_ctl_mach_info(struct nvmm_ctl_mach_info *info)
 {
+	nvmm_machid_t id = info->machid;
 	struct reg_info ri;
-	struct fe_machine *m;
 	int error;
 
 	if (fe_impl == NULL)
 		return EBADF;
-	if (info->machid >= NVMM_MAX_MACHINES)
+	if (id >= NVMM_MAX_MACHINES)
 		return EINVAL;
-	if ((error = reg_lookup(info->machid, &ri)) != 0)
+	if ((error = reg_lookup(id, &ri)) != 0)
 		return error;
-	if (!fe_root) {
-		/* Only our own machines, as a non-root NVMM owner. */
-		pthread_mutex_lock(&fe_lock);
-		m = fe_machines[info->machid];
-		pthread_mutex_unlock(&fe_lock);
-		if (m == NULL)
-			return EPERM;
-	}
+	/* Only our own machines, as a non-root NVMM owner. */
+	if (!fe_root && (atomic_load(&fe_mwords[id]) & FE_LIVE) == 0)
+		return EPERM;
 	info->nvcpus = ri.nvcpus;
 	info->nram = ri.nram;
 	info->pid = ri.pid;

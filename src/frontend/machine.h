@@ -15,5 +15,7 @@ void fe_machine_put(struct fe_machine *);
 int fe_vcpu_get(const struct nvmm_machine *, const struct nvmm_vcpu *, bool lock,
     struct fe_machine **, struct fe_vcpu **);
 void fe_vcpu_put(struct fe_machine *, struct fe_vcpu *, bool locked);
+/* Make a vCPU's current or next run return soon (STOPPED). */
+void fe_vcpu_kick(struct fe_vcpu *);
 
 #endif /* NVMM_FE_MACHINE_H */

@@ -59,7 +59,6 @@ struct fe_vcpu {
 	struct fe_stop_cell *cell;	/* the stop word: vcpu->stop */
 
 	nvmm_cpuid_t cpuid;
-	unsigned int users;		/* lookups in progress (fe_lock) */
 	pthread_mutex_t lock;		/* serialises run/getstate/assists */
 	struct nvmm_vcpu_exit exit;	/* handed out as vcpu->exit */
 	void *cpudata;			/* backend */
@@ -67,11 +66,10 @@ struct fe_vcpu {
 
 struct fe_machine {
 	nvmm_machid_t machid;
-	uintptr_t cookie;		/* mach->areas: this creation, unique */
-	unsigned int users;		/* lookups in progress (fe_lock) */
+	uint64_t cookie;		/* mach->areas: this creation, unique */
 	pthread_mutex_t maps_lock;	/* hmaps, areas, reg.info */
 
-	struct fe_vcpu *vcpus[NVMM_MAX_VCPUS];
+	struct fe_vcpu *vcpus[NVMM_MAX_VCPUS];	/* fe_lock, or a vCPU use */
 	struct nvmm_comm_page *pages[NVMM_MAX_VCPUS];	/* mach->pages */
 	atomic_uint nvcpus;		/* the backend reads it unlocked */
 

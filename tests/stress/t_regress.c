@@ -15,6 +15,13 @@
  * Destroyed vCPUs (fuzz/ long runs): their structures were kept for good
  * so that a stale stop stayed harmless, and a process that kept making
  * vCPUs grew without bound (2.7 KB each). Only the small stop cell stays.
+ *
+ * Destroys racing (review of the lock-free lookups): a machine destroy
+ * kicked a vCPU that another thread was still creating, before the backend
+ * had made it (a NULL dereference in the kick). And two threads destroying
+ * one vCPU or one machine could both tear it down, had both looked it up
+ * before either unlinked it (a narrow window, never seen to fail): now one
+ * destroys it, the other gets ENOENT.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -253,15 +260,145 @@ vcpu_churn(void)
 	t_ok(stale, "a stop through a destroyed vCPU's handle gives EINVAL");
 }
 
+/* ---- Destroys racing ------------------------------------------------------------- */
+
+struct racer {
+	pthread_barrier_t *go;
+	struct nvmm_machine *mach;
+	struct nvmm_vcpu *vcpu;		/* NULL: destroy the machine */
+	int error;
+};
+
+static void *
+racer_main(void *arg)
+{
+	struct racer *r = arg;
+	int rc;
+
+	pthread_barrier_wait(r->go);
+	if (r->vcpu != NULL)
+		rc = nvmm_vcpu_destroy(r->mach, r->vcpu);
+	else
+		rc = nvmm_machine_destroy(r->mach);
+	r->error = rc == 0 ? 0 : errno;
+	return NULL;
+}
+
+/* Two threads destroy the same object: one does, the other gets ENOENT. */
+static void
+destroy_twice(bool vcpu_only)
+{
+	const int rounds = 200;
+	unsigned int bad = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		struct nvmm_machine mach;
+		struct nvmm_vcpu vcpu;
+		pthread_barrier_t go;
+		struct racer r[2];
+		pthread_t th[2];
+
+		T_CHECK(nvmm_machine_create(&mach));
+		T_CHECK(nvmm_vcpu_create(&mach, 0, &vcpu));
+		pthread_barrier_init(&go, NULL, 2);
+		for (int k = 0; k < 2; k++) {
+			r[k] = (struct racer){ &go, &mach,
+			    vcpu_only ? &vcpu : NULL, -1 };
+			if (pthread_create(&th[k], NULL, racer_main, &r[k]))
+				t_bail("pthread_create");
+		}
+		for (int k = 0; k < 2; k++)
+			pthread_join(th[k], NULL);
+		pthread_barrier_destroy(&go);
+		if (!((r[0].error == 0 && r[1].error == ENOENT) ||
+		    (r[0].error == ENOENT && r[1].error == 0))) {
+			t_diag("round %d: errors %d and %d", i, r[0].error,
+			    r[1].error);
+			bad++;
+		}
+		if (vcpu_only)
+			T_CHECK(nvmm_machine_destroy(&mach));
+	}
+	t_ok(bad == 0, "%d %s destroyed by two threads at once: one "
+	    "destroys, the other gets ENOENT", rounds,
+	    vcpu_only ? "vCPUs" : "machines");
+}
+
+struct maker {
+	pthread_barrier_t *go;
+	struct nvmm_machine *mach;
+	int made;
+	int error;
+};
+
+/* vCPUs 1, 2, ... until the machine goes. */
+static void *
+maker_main(void *arg)
+{
+	struct maker *mk = arg;
+	struct nvmm_vcpu vcpu;
+
+	pthread_barrier_wait(mk->go);
+	for (nvmm_cpuid_t id = 1; id < NVMM_MAX_VCPUS; id++) {
+		if (nvmm_vcpu_create(mk->mach, id, &vcpu) == -1) {
+			mk->error = errno;
+			return NULL;
+		}
+		mk->made++;
+	}
+	return NULL;
+}
+
+/* A machine destroyed while another thread creates its vCPUs. */
+static void
+destroy_while_creating(void)
+{
+	const int rounds = 50;
+	unsigned int bad = 0, cut = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		struct nvmm_machine mach;
+		struct nvmm_vcpu vcpu;
+		pthread_barrier_t go;
+		struct maker mk;
+		pthread_t th;
+
+		T_CHECK(nvmm_machine_create(&mach));
+		T_CHECK(nvmm_vcpu_create(&mach, 0, &vcpu));
+		pthread_barrier_init(&go, NULL, 2);
+		mk = (struct maker){ &go, &mach, 0, 0 };
+		if (pthread_create(&th, NULL, maker_main, &mk) != 0)
+			t_bail("pthread_create");
+		pthread_barrier_wait(&go);
+		usleep((useconds_t)(i * 20));
+		T_CHECK(nvmm_machine_destroy(&mach));
+		pthread_join(th, NULL);
+		pthread_barrier_destroy(&go);
+		cut += (mk.made < NVMM_MAX_VCPUS - 1);
+		if (mk.error != 0 && mk.error != ENOENT) {
+			t_diag("round %d: vCPU creation: %s", i,
+			    strerror(mk.error));
+			bad++;
+		}
+	}
+	t_diag("%u of %d rounds destroyed the machine mid-creations", cut,
+	    rounds);
+	t_ok(bad == 0, "%d machines destroyed while a thread creates their "
+	    "vCPUs: creations succeed or get ENOENT", rounds);
+}
+
 int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(10);
+	t_plan(13);
 	inner_dropped();
 	outer_dropped();
 	twice();
 	signal_storm();
 	vcpu_churn();
+	destroy_twice(true);
+	destroy_twice(false);
+	destroy_while_creating();
 	return t_done();
 }

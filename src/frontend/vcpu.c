@@ -1,0 +1,174 @@
+/*
+ * MI frontend: the entry points that work on one live vCPU, once
+ * fe_vcpu_get looked its handles up: configuration, CPUID, state, run,
+ * stop, and the accesses the assists serve.
+ */
+#include <errno.h>
+
+#include "frontend.h"
+#include "machine.h"
+
+/* ---- Configuration ------------------------------------------------------------------ */
+
+int
+fe_vcpu_configure(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    uint64_t op, void *conf)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	uint64_t md = NVMM_VCPU_CONF_MD(op);
+	int error;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	/* As NVMM: the op range is checked before the machine and vCPU. */
+	if (op < NVMM_VCPU_CONF_MD_BEGIN || md >= fe_impl->vcpu_conf_max)
+		return EINVAL;
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = conf == NULL ? EFAULT : fe_impl->vcpu_configure(v, md, conf);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_cpuid(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    uint32_t leaf, uint32_t index, uint32_t regs[4])
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	if (fe_impl->vcpu_cpuid == NULL)
+		return ENOTSUP;
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_cpuid(v, leaf, index, regs);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+/* ---- State, run, stop ------------------------------------------------------------------- */
+
+int
+fe_vcpu_comm(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    struct nvmm_comm_page **commp)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+		return error;
+	*commp = &v->comm;
+	fe_vcpu_put(m, v, false);
+	return 0;
+}
+
+int
+fe_vcpu_getstate(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    uint64_t wanted)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	v->comm.state_wanted = wanted & ~v->comm.state_cached;
+	if (v->comm.state_wanted != 0)
+		error = fe_impl->vcpu_getstate(v);
+	v->comm.state_wanted = 0;
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_run(m, v, &v->exit);
+	/* As NetBSD: a stop request lasts until the run returns. */
+	__atomic_store_n(&v->cell->stop, 0, __ATOMIC_SEQ_CST);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
+{
+	struct fe_stop_cell *cell;
+	struct fe_vcpu *v;
+	int error = EINVAL;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	if (vcpu == NULL || vcpu->stop == NULL)
+		return EINVAL;
+	/* No lookup: this runs in signal handlers. The cell never goes away. */
+	cell = (struct fe_stop_cell *)(uintptr_t)vcpu->stop;
+	if (cell->magic != FE_CELL_MAGIC)
+		return EINVAL;
+	/* Counted in first: a destroy waits for us before freeing the vCPU. */
+	atomic_fetch_add(&cell->stoppers, 1);
+	if ((v = atomic_load(&cell->vcpu)) != NULL) {
+		fe_vcpu_kick(v);
+		error = 0;
+	}
+	atomic_fetch_sub(&cell->stoppers, 1);
+	return error;
+}
+
+/* ---- Assists ------------------------------------------------------------------------------ */
+
+int
+fe_vcpu_io_access(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    struct fe_io_access *acc)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_io_access(v, acc);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_mem_access(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, struct fe_mem_access *acc)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_mem_access(v, acc);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
+
+int
+fe_vcpu_access_done(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+		return error;
+	error = fe_impl->vcpu_access_done(v);
+	fe_vcpu_put(m, v, true);
+	return error;
+}
