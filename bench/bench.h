@@ -42,8 +42,11 @@ struct raw_vm {
 };
 
 int raw_init(void);
-/* VM with MSR exits (deny-all filter), RAM at 0, vCPU 0 in long mode. */
-void raw_vm_create(struct raw_vm *, enum guest, bool sync_regs);
+/*
+ * VM with MSR exits (deny-all filter), RAM at 0, vCPU 0 in long mode;
+ * KVM stores the KVM_SYNC_X86_* classes in sync_regs at every exit.
+ */
+void raw_vm_create(struct raw_vm *, enum guest, uint64_t sync_regs);
 void raw_vm_destroy(struct raw_vm *);
 /* One KVM_RUN; returns the KVM exit reason. */
 uint32_t raw_run(struct raw_vm *);

@@ -79,7 +79,7 @@ map_only(void)
 	};
 	struct result r;
 
-	raw_vm_create(&raw, GUEST_TOUCH, false);
+	raw_vm_create(&raw, GUEST_TOUCH, 0);
 	nv_vm_create(&nv, GUEST_TOUCH);
 	r = pair_run(&p);
 	raw_vm_destroy(&raw);
@@ -101,7 +101,7 @@ raw_big(void)
 	uint64_t t1, t2;
 	void *big;
 
-	raw_vm_create(&vm, GUEST_TOUCH, false);
+	raw_vm_create(&vm, GUEST_TOUCH, 0);
 	big = big_alloc();
 	check(raw_map(&vm, 1, G_BIG, big, G_BIG_SIZE), "KVM_SET_USER_MEMORY_REGION");
 	t1 = now_ns();

@@ -175,7 +175,7 @@ raw_long_mode(struct raw_vm *vm, uint64_t rip)
 }
 
 void
-raw_vm_create(struct raw_vm *vm, enum guest which, bool sync_regs)
+raw_vm_create(struct raw_vm *vm, enum guest which, uint64_t sync_regs)
 {
 	uint64_t rip;
 
@@ -190,9 +190,7 @@ raw_vm_create(struct raw_vm *vm, enum guest which, bool sync_regs)
 	check(ioctl(vm->vcpu_fd, KVM_SET_CPUID2, supported_cpuid),
 	    "KVM_SET_CPUID2");
 	raw_long_mode(vm, rip);
-	if (sync_regs)
-		vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS |
-		    KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+	vm->run->kvm_valid_regs = sync_regs;
 }
 
 void

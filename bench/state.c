@@ -161,7 +161,7 @@ bench_state(void)
 	struct state_nv nv = { .cls = 0 };
 	struct result get[NCLASSES], commit[NCLASSES], bare;
 
-	raw_vm_create(&raw.vm, GUEST_HLT, false);
+	raw_vm_create(&raw.vm, GUEST_HLT, 0);
 	nv_vm_create(&nv.vm, GUEST_HLT);
 	/* Values to set back: the state after one halt. */
 	raw_halt(&raw.vm);

@@ -481,6 +481,8 @@ kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
 	struct kvm_run *run = cpu->run;
 	int error;
 
+	if (flags == 0)
+		return 0;	/* most runs: the emulator committed nothing */
 	/* KVM takes a sync class whole: what is not set here must be KVM's. */
 	if ((error = kvmx86_sync_need(cpu, state_sync_classes(flags))) != 0)
 		return error;
