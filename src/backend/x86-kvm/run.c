@@ -454,7 +454,9 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 	if ((error = run_install(cpu, comm, &plan, &state_error)) != 0)
 		return error;
 	if (state_error != 0) {
+		/* Dropped: the sync area holds our writes, not KVM's state. */
 		cpu->run->kvm_dirty_regs = 0;
+		kvmx86_sync_stored(cpu, false);
 		return run_invalid(cpu, exit, state_error);
 	}
 	if (run_stop_requested(cpu, v, exit))
