@@ -567,7 +567,6 @@ fe_cell_new(struct fe_vcpu *v)
 static int
 fe_vcpu_alloc(nvmm_cpuid_t cpuid, struct fe_vcpu **vp)
 {
-	pthread_mutexattr_t attr;
 	struct fe_vcpu *v;
 
 	if ((v = calloc(1, sizeof(*v))) == NULL)
@@ -576,11 +575,8 @@ fe_vcpu_alloc(nvmm_cpuid_t cpuid, struct fe_vcpu **vp)
 		free(v);
 		return ENOMEM;
 	}
-	/* Callbacks of an assist may call back into libnvmm. */
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&v->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	/* Not recursive: assists run their callbacks with it released. */
+	pthread_mutex_init(&v->lock, NULL);
 	v->cpuid = cpuid;
 	*vp = v;
 	return 0;
