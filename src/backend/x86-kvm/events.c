@@ -274,8 +274,7 @@ insn_0f01(struct kvmx86_vcpu *cpu, uint8_t *modrm)
 	    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) || n > 15 ||
 	    kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS))
 		return 0;
-	long64 = (run->s.regs.sregs.efer & (1ULL << 10)) &&
-	    run->s.regs.sregs.cs.l;
+	long64 = kvmx86_code64(&run->s.regs.sregs);
 	while (i < n && insn_prefix(b[i], long64))
 		i++;
 	if (i + 3 > n || b[i] != 0x0F || b[i + 1] != 0x01)

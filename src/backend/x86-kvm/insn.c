@@ -411,41 +411,6 @@ insn_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
 	return 0;
 }
 
-/* The memo missed: fetch, and keep the answer for next time. */
-static int __attribute__((noinline))	/* the hit path needs no window */
-insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
-    const struct kvmx86_insn_key *k, struct kvmx86_insn *insn)
-{
-	struct insn_window w;
-	struct insn_exit x;
-	int error;
-
-	insn_mode(k, &x);
-	insn_window_init(&w);
-	if ((error = insn_fetch(cpu, &x, &w, insn)) == 0) {
-		m->insn = *insn;
-		insn_memo_keep(cpu, m, k, &x, &w);
-	}
-	return error;
-}
-
-int
-kvmx86_fetch_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn)
-{
-	struct kvmx86_insn_memo *m = &cpu->memo_insn;
-	struct kvmx86_insn_key k;
-	int error = 0;
-
-	insn_key(cpu->run, false, &k);
-	pthread_mutex_lock(&cpu->mach->maps_lock);
-	if (insn_memo_hit(cpu, m, &k))
-		*insn = m->insn;
-	else
-		error = insn_fetch_miss(cpu, m, &k, insn);
-	pthread_mutex_unlock(&cpu->mach->maps_lock);
-	return error;
-}
-
 /* ---- The I/O instruction behind an IO exit ---------------------------------------- */
 
 /*
@@ -580,10 +545,12 @@ insn_io_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
 	return insn_io_behind(cpu, x, w, insn, start, len);
 }
 
+/* ---- Fetches through the memos ----------------------------------------------------- */
+
 /* The memo missed: fetch, and keep the answer for next time. */
 static int __attribute__((noinline))	/* the hit path needs no window */
-insn_io_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
-    const struct kvmx86_insn_key *k, struct kvmx86_insn *insn,
+insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
+    const struct kvmx86_insn_key *k, bool io, struct kvmx86_insn *insn,
     uint64_t *start, size_t *len)
 {
 	struct insn_window w;
@@ -592,7 +559,11 @@ insn_io_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 
 	insn_mode(k, &x);
 	insn_window_init(&w);
-	if ((error = insn_io_fetch(cpu, &x, &w, insn, start, len)) == 0) {
+	*start = x.rip;
+	*len = 0;
+	error = io ? insn_io_fetch(cpu, &x, &w, insn, start, len) :
+	    insn_fetch(cpu, &x, &w, insn);
+	if (error == 0) {
 		m->insn = *insn;
 		m->start = *start;
 		m->len = (uint8_t)*len;
@@ -601,23 +572,40 @@ insn_io_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 	return error;
 }
 
-int
-kvmx86_fetch_io_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn,
-    uint64_t *start, size_t *len)
+/* The instruction behind the exit, from the memo while it holds. */
+static inline int
+insn_memo_fetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
+    bool io, struct kvmx86_insn *insn, uint64_t *start, size_t *len)
 {
-	struct kvmx86_insn_memo *m = &cpu->memo_io;
 	struct kvmx86_insn_key k;
 	int error = 0;
 
-	insn_key(cpu->run, true, &k);
+	insn_key(cpu->run, io, &k);
 	pthread_mutex_lock(&cpu->mach->maps_lock);
 	if (insn_memo_hit(cpu, m, &k)) {
 		*insn = m->insn;
 		*start = m->start;
 		*len = m->len;
 	} else {
-		error = insn_io_fetch_miss(cpu, m, &k, insn, start, len);
+		error = insn_fetch_miss(cpu, m, &k, io, insn, start, len);
 	}
 	pthread_mutex_unlock(&cpu->mach->maps_lock);
 	return error;
+}
+
+int
+kvmx86_fetch_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn)
+{
+	uint64_t start;
+	size_t len;
+
+	return insn_memo_fetch(cpu, &cpu->memo_insn, false, insn, &start,
+	    &len);
+}
+
+int
+kvmx86_fetch_io_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn,
+    uint64_t *start, size_t *len)
+{
+	return insn_memo_fetch(cpu, &cpu->memo_io, true, insn, start, len);
 }

@@ -102,8 +102,8 @@ struct kvmx86_insn_memo {
 	unsigned int n;
 	struct kvmx86_watch watch[KVMX86_MEMO_WATCH];
 	struct kvmx86_insn insn;
-	uint64_t start;			/* IO: the instruction's RIP */
-	uint8_t len;			/* IO: its length */
+	uint64_t start;			/* the instruction's RIP */
+	uint8_t len;			/* IO: its length; MSR: 0 */
 };
 
 struct kvmx86_vcpu {
@@ -159,6 +159,13 @@ struct kvmx86_vcpu {
 	uint64_t runner;	/* run.c's serial of that thread */
 	bool has_runner;
 };
+
+/* The code runs in 64-bit mode: EFER.LMA and CS.L. */
+static inline bool
+kvmx86_code64(const struct kvm_sregs *sr)
+{
+	return (sr->efer & (1ULL << 10)) && sr->cs.l;
+}
 
 static inline struct kvmx86_vcpu *
 kvmx86_cpu(struct fe_vcpu *v)

@@ -221,7 +221,7 @@ run_ins_keep(struct kvmx86_vcpu *cpu)
 	if (!io->str || !io->in || run->io.direction != KVM_EXIT_IO_IN ||
 	    kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
 		return;
-	long64 = (sr->efer & (1ULL << 10)) && sr->cs.l;
+	long64 = kvmx86_code64(sr);
 	for (uint32_t i = 0; i < run->io.count; i++) {
 		uint64_t step = (uint64_t)i * run->io.size;
 		uint64_t lin = (down ? rdi - step : rdi + step) & mask;
