@@ -25,6 +25,10 @@ CASE(x86_insn_rdpmc, xor %ecx, %ecx; rdpmc)
 CASE(x86_insn_xsetbv, xor %ecx, %ecx; mov $0x7, %eax; xor %edx, %edx; xsetbv)
 CASE(x86_insn_cpuid, mov $0x40000000, %eax; cpuid)
 CASE(x86_insn_pause, pause)
+CASE(x86_insn_fninit, fninit)
+CASE(x86_insn_fld1, fld1; fstp %st(0))
+CASE(x86_insn_xorps, xorps %xmm1, %xmm0)
+CASE(x86_insn_addsd, addsd %xmm1, %xmm0)
 GUEST_END(x86_insn)
 
 	.section .note.GNU-stack, "", @progbits
