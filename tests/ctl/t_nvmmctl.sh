@@ -2,11 +2,11 @@
 # nvmmctl(8), line by line: identify, list, usage, and the messages that
 # name cause and fix (no permission, not root, no KVM, version mismatch).
 #
-#   t_nvmmctl.sh <nvmmctl> <h_owner> <h_mismatch.so>
+#   t_nvmmctl.sh <nvmmctl> <h_owner> <h_mismatch.so> <h_cap.so>
 #
 # Runs with a private NVMM_RUNDIR, so that list shows only our machines.
 set -u
-nvmmctl=$1 h_owner=$2 h_mismatch=$3
+nvmmctl=$1 h_owner=$2 h_mismatch=$3 h_cap=$4
 export LC_ALL=C
 # A preload in front of an ASan runtime needs this to be accepted.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
@@ -35,8 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "1..26"
-
 # ---- identify ------------------------------------------------------------
 check "$rc" 0 "identify exits 0"
 mapfile -t l <<<"$out"
@@ -47,10 +45,54 @@ check "${l[2]}" "nvmm: Comm size 4096" "Comm size"
 check "${l[3]}" "nvmm: Max machines 128" "Max machines"
 check "${l[4]}" "nvmm: Max VCPUs per machine 128" "Max VCPUs per machine"
 check "${l[5]}" "nvmm: Max RAM per machine 127T" "Max RAM per machine, humanized"
-check "${l[6]} | ${l[7]}" "nvmm: Arch Mach conf 0x0 | nvmm: Arch VCPU conf 0x1<CPUID>" \
-	"Arch Mach conf, Arch VCPU conf with bit names (no TPR on KVM)"
+check "${l[6]}" "nvmm: Arch Mach conf 0" "Arch Mach conf: 0 as NVMM prints it, not 0x0"
+check "${l[7]}" "nvmm: Arch VCPU conf 0x1<CPUID>" \
+	"Arch VCPU conf with bit names (no TPR on KVM)"
 match "${l[8]}" '^nvmm: Guest FPU states 0x[0-9a-f]*3<x87,SSE(,[A-Za-z0-9_]+)*>$' \
 	"Guest FPU states with bit names"
+
+# Every line for values this host never offers, through a preloaded
+# nvmm_capability() (h_cap.so), against what NVMM's nvmmctl prints for
+# them: %u numbers, humanize_number RAM, snprintb masks ("%#jx": 0 is
+# "0"; names of named set bits only, no "<>" without one).
+identify_as() {
+	local cap=$1 want=$2 what=$3 got
+	got=$(H_CAP=$cap LD_PRELOAD=$h_cap "$nvmmctl" identify 2>&1)
+	mapfile -t g <<<"$got"
+	mapfile -t w <<<"$want"
+	for i in "${!w[@]}"; do
+		check "${g[$i]:-}" "${w[$i]}" "$what: line $((i + 1))"
+	done
+	check "${#g[@]}" "${#w[@]}" "$what: ${#w[@]} lines"
+}
+identify_as "2 1008 4096 128 256 0x2000000000 0 3 3" "nvmm: Kernel API version 2
+nvmm: State size 1008
+nvmm: Comm size 4096
+nvmm: Max machines 128
+nvmm: Max VCPUs per machine 256
+nvmm: Max RAM per machine 128G
+nvmm: Arch Mach conf 0
+nvmm: Arch VCPU conf 0x3<CPUID,TPR>
+nvmm: Guest FPU states 0x3<x87,SSE>" "NetBSD on Intel's values"
+identify_as "0 0 0 0 0 4096 0x5 0x4 0" "nvmm: Kernel API version 0
+nvmm: State size 0
+nvmm: Comm size 0
+nvmm: Max machines 0
+nvmm: Max VCPUs per machine 0
+nvmm: Max RAM per machine 4.0K
+nvmm: Arch Mach conf 0x5
+nvmm: Arch VCPU conf 0x4
+nvmm: Guest FPU states 0" "zeros and unnamed bits"
+identify_as "4294967295 1008 4096 128 128 0x1000000 0 1 0x1ffff" "nvmm: Kernel API version 4294967295
+nvmm: State size 1008
+nvmm: Comm size 4096
+nvmm: Max machines 128
+nvmm: Max VCPUs per machine 128
+nvmm: Max RAM per machine 16M
+nvmm: Arch Mach conf 0
+nvmm: Arch VCPU conf 0x1<CPUID>
+nvmm: Guest FPU states 0x1ffff<x87,SSE,AVX,BNDREGS,BNDCSR,Opmask,ZMM_Hi256,Hi16_ZMM,PT,PKRU,CET_U,CET_S,HDC,LBR,HWP>" \
+	"every XCR0 name, bits 10 and 14 unnamed"
 
 # ---- usage -----------------------------------------------------------------
 err=$("$nvmmctl" 2>&1 >/dev/null); rc=$?
@@ -130,4 +172,5 @@ match "$err" "\(.*install them from the same build\)$" "and with a fix"
 
 err=$("$nvmmctl" identify 2>&1 >/dev/full); rc=$?
 check "$rc" 1 "output that cannot be written is an error"
+echo "1..$n"
 exit $failed

@@ -105,8 +105,10 @@ format_size(char *buf, size_t len, uint64_t bytes)
 }
 
 /*
- * A bit mask as "0x<hex>", followed by the names of its named set bits in
- * ascending order: 3 -> "0x3<CPUID,TPR>", 0 -> "0x0".
+ * A bit mask as NVMM prints it (snprintb with an old-style hexadecimal
+ * format, whose number is "%#jx"): the value, followed by the names of its
+ * named set bits in ascending order. "%#x" gives 0 no prefix:
+ * 3 -> "0x3<CPUID,TPR>", 4 -> "0x4" (no named bit), 0 -> "0".
  */
 static void
 format_bits(char *buf, size_t len, uint64_t value, const char *const *names,
@@ -115,7 +117,7 @@ format_bits(char *buf, size_t len, uint64_t value, const char *const *names,
 	size_t used;
 	bool first = true;
 
-	used = (size_t)snprintf(buf, len, "0x%" PRIx64, value);
+	used = (size_t)snprintf(buf, len, "%#" PRIx64, value);
 	for (size_t bit = 0; bit < nnames && used < len; bit++) {
 		if (names[bit] == NULL || !(value & (1ULL << bit)))
 			continue;
@@ -134,12 +136,12 @@ static const char *const vcpu_conf_names[] = {
 	[1] = "TPR",
 };
 
-/* XCR0 state components (Intel SDM vol. 1, 13.1). */
+/* XCR0 state components (Intel SDM vol. 1, 13.1), named as NVMM names them. */
 static const char *const xcr0_names[] = {
 	[0] = "x87", [1] = "SSE", [2] = "AVX", [3] = "BNDREGS",
 	[4] = "BNDCSR", [5] = "Opmask", [6] = "ZMM_Hi256", [7] = "Hi16_ZMM",
 	[8] = "PT", [9] = "PKRU", [11] = "CET_U", [12] = "CET_S",
-	[13] = "HDC", [16] = "HWP",
+	[13] = "HDC", [15] = "LBR", [16] = "HWP",
 };
 
 /* ---- Commands ------------------------------------------------------------------ */
