@@ -495,7 +495,7 @@ op_gpa_map(void)
 
 	r = nvmm_gpa_map(mach, hva, gpa, size, prot);
 	fz_check_result("gpa_map", r, errno, FZ_ERRS(EINVAL, ENOMEM, ENOENT,
-	    EPERM));
+	    EPERM, ENOBUFS));
 	if (r != 0)
 		return;
 	/* What was mapped is found again. */

@@ -2,8 +2,9 @@
  * MI frontend: host mappings (nvmm_hva_map) and guest-physical areas
  * (nvmm_gpa_map), their validation, and gpa -> hva lookups.
  *
- * Areas are kept sorted by guest address and never overlap; each is one
- * backend slot. All of it is guarded by the machine's maps_lock.
+ * Areas are kept sorted by guest address and never overlap; each takes a
+ * run of consecutive backend slot numbers (one unless it is larger than
+ * fe_impl->slot_size). All of it is guarded by the machine's maps_lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -235,19 +236,37 @@ fe_gpa_check(uintptr_t hva, gpaddr_t gpa, size_t size)
 	return 0;
 }
 
-/* The lowest slot number no area uses. */
-static uint32_t
-fe_free_slot(const struct fe_machine *m)
+/* Whether an area uses a slot number in [slot, slot+n). */
+static bool
+fe_slots_used(const struct fe_machine *m, uint64_t slot, uint64_t n)
 {
-	uint32_t slot = 0;
-	bool used;
+	for (size_t i = 0; i < m->nareas; i++) {
+		const struct fe_area *a = &m->areas[i];
 
-	do {
-		used = false;
-		for (size_t i = 0; i < m->nareas && !used; i++)
-			used = (m->areas[i].slot == slot);
-	} while (used && ++slot);
-	return slot;
+		if (a->slot < slot + n && slot < (uint64_t)a->slot + a->nslots)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The lowest run of n slot numbers no area uses: it starts at 0 or right
+ * after an area's run. Past UINT32_MAX, the backend refuses the numbers.
+ */
+static uint64_t
+fe_free_slots(const struct fe_machine *m, uint32_t n)
+{
+	uint64_t best = UINT64_MAX;
+
+	if (!fe_slots_used(m, 0, n))
+		return 0;
+	for (size_t i = 0; i < m->nareas; i++) {
+		uint64_t at = (uint64_t)m->areas[i].slot + m->areas[i].nslots;
+
+		if (at < best && !fe_slots_used(m, at, n))
+			best = at;
+	}
+	return best;
 }
 
 static int
@@ -273,6 +292,8 @@ static int
 fe_gpa_map_locked(struct fe_machine *m, uintptr_t hva, gpaddr_t gpa,
     size_t size, int prot)
 {
+	uint32_t nslots = (uint32_t)((size - 1) / fe_impl->slot_size + 1);
+	uint64_t slot;
 	struct fe_area a;
 	size_t at;
 	int error;
@@ -282,8 +303,11 @@ fe_gpa_map_locked(struct fe_machine *m, uintptr_t hva, gpaddr_t gpa,
 	at = fe_area_index(m, gpa);
 	if (at < m->nareas && m->areas[at].gpa < gpa + size)
 		return EINVAL;	/* overlaps a mapped area */
+	if ((slot = fe_free_slots(m, nslots)) > (uint64_t)UINT32_MAX - nslots)
+		return ENOBUFS;
 	a = (struct fe_area){
-		.gpa = gpa, .hva = hva, .size = size, .slot = fe_free_slot(m),
+		.gpa = gpa, .hva = hva, .size = size,
+		.slot = (uint32_t)slot, .nslots = nslots,
 		.prot = ((prot & PROT_READ) ? NVMM_PROT_READ : 0) |
 		    ((prot & PROT_WRITE) ? NVMM_PROT_WRITE : 0) |
 		    ((prot & PROT_EXEC) ? NVMM_PROT_EXEC : 0),

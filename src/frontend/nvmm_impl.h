@@ -27,13 +27,18 @@ struct fe_hmapping {
 	size_t size;
 };
 
-/* A guest-physical range registered with nvmm_gpa_map(); one backend slot. */
+/*
+ * A guest-physical range registered with nvmm_gpa_map(). The backend maps
+ * it as nslots slots numbered from slot, each of the backend's slot_size
+ * bytes but the last; a backend op on one area goes over all of them.
+ */
 struct fe_area {
 	gpaddr_t gpa;
 	uintptr_t hva;
 	size_t size;
 	nvmm_prot_t prot;
 	uint32_t slot;
+	uint32_t nslots;
 };
 
 /*
@@ -151,7 +156,12 @@ struct nvmm_impl {
 	int (*vcpu_mem_access)(struct fe_vcpu *, struct fe_mem_access *);
 	int (*vcpu_access_done)(struct fe_vcpu *);
 
-	/* Guest-physical mappings; slot numbers are chosen by the frontend. */
+	/*
+	 * Guest-physical mappings. One backend slot maps at most slot_size
+	 * bytes (a multiple of the page size): the frontend gives an area
+	 * that many consecutive slot numbers, the backend maps the pieces.
+	 */
+	uint64_t slot_size;
 	int (*gpa_map)(struct fe_machine *, const struct fe_area *);
 	int (*gpa_unmap)(struct fe_machine *, const struct fe_area *);
 };

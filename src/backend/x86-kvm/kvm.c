@@ -74,6 +74,16 @@ host_fpu(void)
 	}
 }
 
+/* KVM's memory slots per machine (32764 on current kernels). */
+static uint32_t
+host_nr_slots(int fd)
+{
+	int n = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+
+	/* No answer: the 32 of KVM's first x86 versions. */
+	return n > 0 ? (uint32_t)n : 32;
+}
+
 static int
 host_probe(void)
 {
@@ -97,6 +107,7 @@ host_probe(void)
 	kvmx86_host.kvm_fd = fd;
 	kvmx86_host.run_size = (size_t)size;
 	kvmx86_host.intel = host_is_intel();
+	kvmx86_host.nr_slots = host_nr_slots(fd);
 	host_fpu();
 	if (kvmx86_cpuid_probe() != 0 || kvmx86_kick_setup() != 0)
 		goto unusable;
@@ -319,20 +330,15 @@ kvmx86_vcpu_configure(struct fe_vcpu *v, uint64_t op, void *conf)
 
 /* ---- Guest memory -------------------------------------------------------------------- */
 
+/* Set slot i of a (size 0 deletes it). */
 static int
-kvmx86_slot(struct fe_machine *m, const struct fe_area *a, uint64_t size)
+kvmx86_slot_set(struct kvmx86_machine *mach, const struct fe_area *a,
+    uint32_t i, bool map)
 {
-	struct kvmx86_machine *mach = m->machdata;
-	struct kvm_userspace_memory_region r = {
-		.slot = a->slot,
-		/* Without PROT_WRITE, guest writes exit as MEMORY. */
-		.flags = (a->prot & NVMM_PROT_WRITE) ? 0 : KVM_MEM_READONLY,
-		.guest_phys_addr = a->gpa,
-		.memory_size = size,
-		.userspace_addr = a->hva,
-	};
+	struct kvm_userspace_memory_region r = kvmx86_area_slot(a, i);
 
-	mach->maps_gen++;	/* insn.c caches host addresses of slots */
+	if (!map)
+		r.memory_size = 0;
 	return ioctl(mach->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) == 0 ? 0 :
 	    errno;
 }
@@ -340,13 +346,39 @@ kvmx86_slot(struct fe_machine *m, const struct fe_area *a, uint64_t size)
 static int
 kvmx86_gpa_map(struct fe_machine *m, const struct fe_area *a)
 {
-	return kvmx86_slot(m, a, a->size);
+	struct kvmx86_machine *mach = m->machdata;
+	uint32_t i;
+	int error = 0;
+
+	/* KVM would say EINVAL; NVMM says ENOBUFS when a table is full. */
+	if (a->nslots > kvmx86_host.nr_slots ||
+	    a->slot > kvmx86_host.nr_slots - a->nslots)
+		return ENOBUFS;
+	mach->maps_gen++;	/* insn.c caches host addresses of slots */
+	for (i = 0; i < a->nslots && error == 0; i++)
+		error = kvmx86_slot_set(mach, a, i, true);
+	if (error != 0) {
+		/* Slot i - 1 failed: the area is not mapped at all. */
+		for (i -= 1; i-- > 0;)
+			(void)kvmx86_slot_set(mach, a, i, false);
+	}
+	return error;
 }
 
 static int
 kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
 {
-	return kvmx86_slot(m, a, 0);
+	struct kvmx86_machine *mach = m->machdata;
+	int error = 0;
+
+	mach->maps_gen++;
+	for (uint32_t i = 0; i < a->nslots; i++) {
+		int e = kvmx86_slot_set(mach, a, i, false);
+
+		if (error == 0)
+			error = e;
+	}
+	return error;
 }
 
 /* ---- Ops tables ------------------------------------------------------------------------ */
@@ -373,6 +405,7 @@ kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
 	.vcpu_io_access = kvmx86_io_access,				\
 	.vcpu_mem_access = kvmx86_mem_access,				\
 	.vcpu_access_done = kvmx86_access_done,				\
+	.slot_size = KVMX86_SLOT_SIZE,					\
 	.gpa_map = kvmx86_gpa_map,					\
 	.gpa_unmap = kvmx86_gpa_unmap,					\
 }

@@ -28,6 +28,7 @@ struct kvmx86_host {
 	uint32_t mxcsr_mask;
 	struct kvm_cpuid2 *supported;	/* KVM_GET_SUPPORTED_CPUID */
 	int kick_signal;
+	uint32_t nr_slots;	/* KVM_CAP_NR_MEMSLOTS */
 };
 extern struct kvmx86_host kvmx86_host;
 
@@ -35,6 +36,40 @@ struct kvmx86_machine {
 	int vm_fd;
 	uint64_t maps_gen;	/* slot changes (under the maps lock) */
 };
+
+/*
+ * Guest areas over KVM slots. KVM caps one slot at 2^31-1 pages (just
+ * under 8 TiB), so an area larger than KVMX86_SLOT_SIZE is several
+ * slots: slot a->slot + i maps the KVMX86_SLOT_SIZE bytes from
+ * a->gpa + i * KVMX86_SLOT_SIZE, the last one what is left.
+ * kvmx86_area_slot() is the one place that says so; every op on an
+ * area's slots goes through it. Pieces are whole GiB, so huge pages line
+ * up in every slot as in the area, and a dirty bitmap of the area splits
+ * into whole 64-bit words per slot. A test variant of the library is
+ * built with a small value (tests/slots); it is not a run-time setting.
+ */
+#ifndef KVMX86_SLOT_SIZE
+#define KVMX86_SLOT_SIZE	((8ULL << 40) - (1ULL << 30))
+#endif
+_Static_assert(KVMX86_SLOT_SIZE % (64 * 4096) == 0 &&
+    KVMX86_SLOT_SIZE / 4096 <= 0x7FFFFFFF,
+    "a slot is whole 64-page groups, within KVM's 2^31-1 pages");
+
+static inline struct kvm_userspace_memory_region
+kvmx86_area_slot(const struct fe_area *a, uint32_t i)
+{
+	uint64_t ofs = (uint64_t)i * KVMX86_SLOT_SIZE;
+	uint64_t left = a->size - ofs;
+
+	return (struct kvm_userspace_memory_region){
+		.slot = a->slot + i,
+		/* Without PROT_WRITE, guest writes exit as MEMORY. */
+		.flags = (a->prot & NVMM_PROT_WRITE) ? 0 : KVM_MEM_READONLY,
+		.guest_phys_addr = a->gpa + ofs,
+		.memory_size = left < KVMX86_SLOT_SIZE ? left : KVMX86_SLOT_SIZE,
+		.userspace_addr = a->hva + ofs,
+	};
+}
 
 /* The KVM operation an exit left half done; KVM_RUN finishes it. */
 enum kvmx86_pending {
