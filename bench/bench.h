@@ -172,6 +172,9 @@ void table_print(const char *title);
 /* ---- The measurements ------------------------------------------------------------ */
 
 void bench_exits(void);		/* exits.c */
+/* Serve one exit of a guest the way each side's loop does (exits.c). */
+void exit_raw_serve(struct raw_vm *, enum guest);
+void exit_nv_serve(struct nv_vm *, enum guest);
 /* One exit loop, n exits, nothing printed: 0, or -1 for an unknown guest. */
 int bench_exit_loop(const char *guest, const char *side, unsigned int n);
 void bench_state(void);		/* state.c */
@@ -179,5 +182,11 @@ void bench_lifetimes(void);	/* life.c */
 void bench_big_map(void);	/* map.c */
 void bench_memory_measure(void);	/* mem.c: before the others */
 void bench_memory(void);	/* mem.c: its rows */
+/* insns.c: instructions per exit under callgrind, its own table. */
+void bench_insns(void);
+/* insns.c: budgets as TAP (meson test perf-insns); returns the exit status. */
+int bench_insns_tap(void);
+/* insns.c: the two children bench_insns() runs; 0 or -1 for a bad mode. */
+int bench_insns_child(const char *mode, const char *arg);
 
 #endif /* NVMM_BENCH_H */

@@ -44,8 +44,8 @@ struct exit_nv {
 
 /* ---- Raw KVM ------------------------------------------------------------------ */
 
-static void
-raw_serve(struct raw_vm *vm, enum guest g)
+void
+exit_raw_serve(struct raw_vm *vm, enum guest g)
 {
 	struct kvm_run *run = vm->run;
 	uint32_t v = 0;
@@ -79,7 +79,7 @@ raw_exits(void *ctx, unsigned int n)
 
 		if (r != raw_reason[e->g])
 			die("%s: KVM exit %u", exit_names[e->g], r);
-		raw_serve(&e->vm, e->g);
+		exit_raw_serve(&e->vm, e->g);
 		s[i] = op_end(t0);
 	}
 	return samples_median(s, n);
@@ -101,8 +101,8 @@ nv_answer_rdmsr(struct nv_vm *vm)
 	    "nvmm_vcpu_setstate");
 }
 
-static void
-nv_serve(struct nv_vm *vm, enum guest g)
+void
+exit_nv_serve(struct nv_vm *vm, enum guest g)
 {
 	switch (g) {
 	case GUEST_PIO:
@@ -132,7 +132,7 @@ nv_exits(void *ctx, unsigned int n)
 		if (r != nv_reason[e->g])
 			die("%s: NVMM exit 0x%llx", exit_names[e->g],
 			    (unsigned long long)r);
-		nv_serve(&e->vm, e->g);
+		exit_nv_serve(&e->vm, e->g);
 		s[i] = op_end(t0);
 	}
 	return samples_median(s, n);

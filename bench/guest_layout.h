@@ -6,10 +6,10 @@
 #define NVMM_BENCH_GUEST_LAYOUT_H
 
 /*
- * Guest-physical layout, identical for both VMMs: 2 MiB of RAM at 0 with
+ * Guest-physical layout, identical for both VMMs: 1 MiB of RAM at 0 with
  * the GDT, page tables identity-mapping 4 GiB (2 MiB pages) and the code.
  */
-#define G_RAM_SIZE	0x200000
+#define G_RAM_SIZE	0x100000	/* below it, real mode reaches no RAM */
 #define G_GDT		0x1000
 #define G_PML4		0x2000		/* then PDPT, then 4 PDs */
 #define G_STACK		0x9000

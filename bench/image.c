@@ -1,5 +1,5 @@
 /*
- * The guest image both VMMs load into their 2 MiB of RAM: a GDT, page
+ * The guest image both VMMs load into their 1 MiB of RAM: a GDT, page
  * tables identity-mapping the first 4 GiB with 2 MiB pages (so that the
  * MMIO address and the 1 GiB touch area are reachable), and the guests.
  */

@@ -1,11 +1,14 @@
 /*
  * nvmm-bench: libnvmm against raw KVM, measured in one run, one table.
  *
- *   nvmm-bench [--quick] [--only exits|state|life|map|memory]...
+ *   nvmm-bench [--quick] [--only insns|exits|state|life|map|memory]...
  *   nvmm-bench --loop pio|mmio|hlt|rdmsr raw|lib N
+ *   nvmm-bench --insns-test
  *
  * The second form runs one exit loop for N exits and prints nothing, for
- * an outside syscall counter (bench/run --strace).
+ * an outside syscall counter (bench/run --strace). The third checks the
+ * instruction budgets as TAP (meson test perf-insns); insns.c runs its
+ * counting children as nvmm-bench --insns-child.
  * Machines register under NVMM_RUNDIR; when it is unset a private
  * temporary directory is used (the 128-machine row needs every id).
  */
@@ -157,6 +160,7 @@ static const struct {
 	const char *name;
 	void (*fn)(void);
 } parts[] = {
+	{ "insns", bench_insns },	/* prints its own table */
 	{ "exits", bench_exits },
 	{ "state", bench_state },
 	{ "life", bench_lifetimes },
@@ -170,7 +174,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: nvmm-bench [--quick] [--only PART]...\n"
 	    "       nvmm-bench --loop pio|mmio|hlt|rdmsr raw|lib N\n"
-	    "parts: exits state life map memory\n");
+	    "       nvmm-bench --insns-test\n"
+	    "parts: insns exits state life map memory\n");
 	exit(2);
 }
 
@@ -204,11 +209,23 @@ main(int argc, char **argv)
 	char title[256];
 
 	rundir_setup();
-	if (raw_init() == -1 || nvmm_init() == -1)
+	if (raw_init() == -1 || nvmm_init() == -1) {
+		if (argc == 2 && strcmp(argv[1], "--insns-test") == 0) {
+			printf("1..0 # SKIP /dev/kvm: %s\n", strerror(errno));
+			return 0;
+		}
 		die("/dev/kvm: %s (need access to KVM)", strerror(errno));
+	}
 	if (argc == 5 && strcmp(argv[1], "--loop") == 0) {
 		if (bench_exit_loop(argv[2], argv[3],
 		    (unsigned int)strtoul(argv[4], NULL, 0)) != 0)
+			usage();
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--insns-test") == 0)
+		return bench_insns_tap();
+	if (argc >= 3 && strcmp(argv[1], "--insns-child") == 0) {
+		if (bench_insns_child(argv[2], argc > 3 ? argv[3] : NULL) != 0)
 			usage();
 		return 0;
 	}
