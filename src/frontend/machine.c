@@ -384,7 +384,7 @@ fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	*mp = m;
 	*vp = v;
 	if (lock)
-		pthread_mutex_lock(&v->lock);
+		fe_mutex_lock(&v->lock);
 	return 0;
 }
 
@@ -392,7 +392,7 @@ void
 fe_vcpu_put(struct fe_machine *m, struct fe_vcpu *v, bool locked)
 {
 	if (locked)
-		pthread_mutex_unlock(&v->lock);
+		fe_mutex_unlock(&v->lock);
 	fe_use_drop(fe_vword(m->machid, v->cpuid), m->cookie);
 }
 
@@ -426,7 +426,6 @@ fe_machine_create(struct nvmm_machine *mach)
 		return EINVAL;
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return ENOMEM;
-	pthread_mutex_init(&m->maps_lock, NULL);
 	if ((error = reg_acquire(&m->reg, NVMM_MAX_MACHINES)) != 0) {
 		fe_machine_free(m);
 		return error;
@@ -575,8 +574,6 @@ fe_vcpu_alloc(nvmm_cpuid_t cpuid, struct fe_vcpu **vp)
 		free(v);
 		return ENOMEM;
 	}
-	/* Not recursive: assists run their callbacks with it released. */
-	pthread_mutex_init(&v->lock, NULL);
 	v->cpuid = cpuid;
 	*vp = v;
 	return 0;
@@ -602,7 +599,6 @@ fe_vcpu_release(struct fe_machine *m, struct fe_vcpu *v)
 	fe_vcpu_detach(v);	/* kicks use the backend's data */
 	if (v->cpudata != NULL)
 		fe_impl->vcpu_destroy(m, v);
-	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
 
@@ -610,10 +606,10 @@ fe_vcpu_release(struct fe_machine *m, struct fe_vcpu *v)
 static void
 fe_reg_vcpus(struct fe_machine *m)
 {
-	pthread_mutex_lock(&m->maps_lock);
+	fe_mutex_lock(&m->maps_lock);
 	m->reg.info.nvcpus = m->nvcpus;
 	(void)reg_update(&m->reg);
-	pthread_mutex_unlock(&m->maps_lock);
+	fe_mutex_unlock(&m->maps_lock);
 }
 
 int

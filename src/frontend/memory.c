@@ -95,7 +95,7 @@ fe_hva_map(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
 		return error;
 	if ((error = fe_hva_check(hva, size)) != 0)
 		goto out;
-	pthread_mutex_lock(&m->maps_lock);
+	fe_mutex_lock(&m->maps_lock);
 	/* As NVMM: a range inside an existing one is fine, a straddle is not. */
 	if (fe_hmapping_overlaps(m, hva, size) &&
 	    fe_hmapping_find(m, hva, size) == NULL)
@@ -108,7 +108,7 @@ fe_hva_map(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
 		m->hmaps[m->nhmaps++] = (struct fe_hmapping){ hva, size };
 		fe_reg_ram(m, (int64_t)size);
 	}
-	pthread_mutex_unlock(&m->maps_lock);
+	fe_mutex_unlock(&m->maps_lock);
 out:
 	fe_machine_put(m);
 	return error;
@@ -172,7 +172,7 @@ fe_hva_unmap(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
 	if ((error = fe_machine_get(mach, &m)) != 0)
 		return error;
 	error = ENOENT;
-	pthread_mutex_lock(&m->maps_lock);
+	fe_mutex_lock(&m->maps_lock);
 	for (i = 0; i < m->nhmaps; i++) {
 		if (m->hmaps[i].hva == hva && m->hmaps[i].size == size)
 			break;
@@ -191,7 +191,7 @@ fe_hva_unmap(const struct nvmm_machine *mach, uintptr_t hva, size_t size)
 			error = 0;
 		}
 	}
-	pthread_mutex_unlock(&m->maps_lock);
+	fe_mutex_unlock(&m->maps_lock);
 	fe_machine_put(m);
 	return error;
 }
@@ -335,9 +335,9 @@ fe_gpa_map(const struct nvmm_machine *mach, uintptr_t hva, gpaddr_t gpa,
 	else
 		error = fe_gpa_check(hva, gpa, size);
 	if (error == 0) {
-		pthread_mutex_lock(&m->maps_lock);
+		fe_mutex_lock(&m->maps_lock);
 		error = fe_gpa_map_locked(m, hva, gpa, size, prot);
-		pthread_mutex_unlock(&m->maps_lock);
+		fe_mutex_unlock(&m->maps_lock);
 	}
 	fe_machine_put(m);
 	return error;
@@ -353,7 +353,7 @@ fe_gpa_unmap(const struct nvmm_machine *mach, uintptr_t hva, gpaddr_t gpa,
 
 	if ((error = fe_machine_get(mach, &m)) != 0)
 		return error;
-	pthread_mutex_lock(&m->maps_lock);
+	fe_mutex_lock(&m->maps_lock);
 	at = fe_area_index(m, gpa);
 	/* As NetBSD's libnvmm: only a whole recorded area, else ESRCH. */
 	if (at >= m->nareas || m->areas[at].gpa != gpa ||
@@ -363,7 +363,7 @@ fe_gpa_unmap(const struct nvmm_machine *mach, uintptr_t hva, gpaddr_t gpa,
 		memmove(&m->areas[at], &m->areas[at + 1],
 		    (--m->nareas - at) * sizeof(m->areas[0]));
 	}
-	pthread_mutex_unlock(&m->maps_lock);
+	fe_mutex_unlock(&m->maps_lock);
 	fe_machine_put(m);
 	return error;
 }
@@ -378,14 +378,14 @@ fe_gpa_to_hva(const struct nvmm_machine *mach, gpaddr_t gpa, uintptr_t *hva,
 
 	if ((error = fe_machine_get(mach, &m)) != 0)
 		return error;
-	pthread_mutex_lock(&m->maps_lock);
+	fe_mutex_lock(&m->maps_lock);
 	if ((a = fe_area_find(m, gpa)) == NULL) {
 		error = ENOENT;
 	} else {
 		*hva = a->hva + (gpa - a->gpa);
 		*prot = a->prot;
 	}
-	pthread_mutex_unlock(&m->maps_lock);
+	fe_mutex_unlock(&m->maps_lock);
 	fe_machine_put(m);
 	return error;
 }

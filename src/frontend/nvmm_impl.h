@@ -17,6 +17,7 @@
 
 #include <nvmm.h>
 
+#include "lock.h"
 #include "registry.h"
 
 /* ---- Frontend objects ---------------------------------------------------- */
@@ -64,7 +65,7 @@ struct fe_vcpu {
 	struct fe_stop_cell *cell;	/* the stop word: vcpu->stop */
 
 	nvmm_cpuid_t cpuid;
-	pthread_mutex_t lock;		/* serialises run/getstate/assists */
+	struct fe_mutex lock;		/* serialises run/getstate/assists */
 	struct nvmm_vcpu_exit exit;	/* handed out as vcpu->exit */
 	void *cpudata;			/* backend */
 };
@@ -72,7 +73,7 @@ struct fe_vcpu {
 struct fe_machine {
 	nvmm_machid_t machid;
 	uint64_t cookie;		/* mach->areas: this creation, unique */
-	pthread_mutex_t maps_lock;	/* hmaps, areas, reg.info */
+	struct fe_mutex maps_lock;	/* hmaps, areas, reg.info */
 
 	struct fe_vcpu *vcpus[NVMM_MAX_VCPUS];	/* fe_lock, or a vCPU use */
 	struct nvmm_comm_page *pages[NVMM_MAX_VCPUS];	/* mach->pages */

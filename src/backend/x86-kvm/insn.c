@@ -391,9 +391,9 @@ kvmx86_read_linear(struct kvmx86_vcpu *cpu, uint64_t lin, void *buf,
 
 	insn_key(cpu->run, false, &k);
 	insn_mode(&k, &x);
-	pthread_mutex_lock(&cpu->mach->maps_lock);
+	fe_mutex_lock(&cpu->mach->maps_lock);
 	n = insn_copy(cpu, &x.pg, lin, buf, len);
-	pthread_mutex_unlock(&cpu->mach->maps_lock);
+	fe_mutex_unlock(&cpu->mach->maps_lock);
 	return n;
 }
 
@@ -581,7 +581,7 @@ insn_memo_fetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 	int error = 0;
 
 	insn_key(cpu->run, io, &k);
-	pthread_mutex_lock(&cpu->mach->maps_lock);
+	fe_mutex_lock(&cpu->mach->maps_lock);
 	if (insn_memo_hit(cpu, m, &k)) {
 		*insn = m->insn;
 		*start = m->start;
@@ -589,7 +589,7 @@ insn_memo_fetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 	} else {
 		error = insn_fetch_miss(cpu, m, &k, io, insn, start, len);
 	}
-	pthread_mutex_unlock(&cpu->mach->maps_lock);
+	fe_mutex_unlock(&cpu->mach->maps_lock);
 	return error;
 }
 
