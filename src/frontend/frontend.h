@@ -37,7 +37,10 @@ int fe_vcpu_cpuid(const struct nvmm_machine *, const struct nvmm_vcpu *,
  */
 int fe_vcpu_comm(const struct nvmm_machine *, const struct nvmm_vcpu *,
     struct nvmm_comm_page **);
-/* Fetch the classes in 'wanted' into the comm page (they become cached). */
+/*
+ * Fetch the classes in 'wanted' that are not cached into the comm page
+ * (they become cached); EINVAL for unknown classes.
+ */
 int fe_vcpu_getstate(const struct nvmm_machine *, const struct nvmm_vcpu *,
     uint64_t wanted);
 int fe_vcpu_run(const struct nvmm_machine *, const struct nvmm_vcpu *);
@@ -45,16 +48,23 @@ int fe_vcpu_run(const struct nvmm_machine *, const struct nvmm_vcpu *);
 int fe_vcpu_stop(const struct nvmm_vcpu *);
 
 /*
- * The access behind the last IO / MEMORY exit (EINVAL if there is none),
- * and the end of its service. The data buffer stays valid until the next
- * run; the caller serves it through the vCPU's callbacks without any lock.
+ * Assists: the access behind the last IO / MEMORY exit (EINVAL if there
+ * is none), served by the caller through the vCPU's callbacks without
+ * any lock. The begin looks the vCPU up once and keeps a use of it until
+ * the end, which tells whether the access was served; meanwhile a destroy
+ * of that vCPU or its machine from this thread (a callback) fails with
+ * EBUSY. The data buffer stays valid until the next run.
  */
-int fe_vcpu_io_access(const struct nvmm_machine *, const struct nvmm_vcpu *,
-    struct fe_io_access *);
-int fe_vcpu_mem_access(const struct nvmm_machine *, const struct nvmm_vcpu *,
-    struct fe_mem_access *);
-int fe_vcpu_access_done(const struct nvmm_machine *,
-    const struct nvmm_vcpu *);
+struct fe_assist {
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	struct fe_assist *outer;	/* this thread's enclosing assist */
+};
+int fe_vcpu_io_begin(const struct nvmm_machine *, const struct nvmm_vcpu *,
+    struct fe_io_access *, struct fe_assist *);
+int fe_vcpu_mem_begin(const struct nvmm_machine *, const struct nvmm_vcpu *,
+    struct fe_mem_access *, struct fe_assist *);
+int fe_vcpu_assist_end(struct fe_assist *, bool served);
 
 /* ---- Memory ---------------------------------------------------------------------- */
 

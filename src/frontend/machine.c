@@ -76,14 +76,14 @@ static const struct nvmm_impl *const fe_backends[] = {
 static _Atomic uint64_t fe_mwords[NVMM_MAX_MACHINES];
 static _Atomic uint64_t fe_vwords[NVMM_MAX_VCPUS][NVMM_MAX_MACHINES];
 
-static _Atomic uint64_t *
+static inline _Atomic uint64_t *
 fe_vword(nvmm_machid_t machid, nvmm_cpuid_t cpuid)
 {
 	return &fe_vwords[cpuid][machid];
 }
 
 /* A use of a LIVE word of this creation: 0, ESRCH (not LIVE) or ENOENT. */
-static int
+static inline int
 fe_use_take(_Atomic uint64_t *word, uint64_t cookie)
 {
 	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
@@ -99,7 +99,7 @@ fe_use_take(_Atomic uint64_t *word, uint64_t cookie)
 }
 
 /* Wake the destroys sleeping in fe_use_wait. */
-static void
+static void __attribute__((noinline))
 fe_wake(void)
 {
 	pthread_mutex_lock(&fe_lock);
@@ -111,7 +111,7 @@ fe_wake(void)
  * Give a use back. Once it is given, the object may be freed: the caller
  * read the cookie before, and nothing but static memory is touched after.
  */
-static void
+static inline void
 fe_use_drop(_Atomic uint64_t *word, uint64_t cookie)
 {
 	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
@@ -348,9 +348,28 @@ fe_vcpu_why(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	return vcpu->cpuid >= NVMM_MAX_VCPUS ? EINVAL : ENOENT;
 }
 
+/* Why fe_vcpu_get found nothing, in NVMM's order of checks. */
+static int __attribute__((noinline))
+fe_vcpu_get_error(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu)
+{
+	nvmm_machid_t id;
+	int error;
+
+	if (fe_impl == NULL)
+		return EBADF;
+	if (vcpu == NULL)
+		return EINVAL;
+	if ((error = fe_machine_check(mach, &id)) != 0)
+		return error;
+	return fe_vcpu_why(mach, vcpu);
+}
+
 /*
  * Every entry point that names a vCPU comes here, and to the put: one
- * atomic operation each, and the vCPU's lock if asked for.
+ * atomic operation each, and the vCPU's lock if asked for. Exits make
+ * one to three lookups, so the common case reads each word once and
+ * leaves the errors to fe_vcpu_get_error.
  */
 int
 fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
@@ -361,19 +380,14 @@ fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	struct fe_vcpu *v;
 	nvmm_machid_t id;
 	nvmm_cpuid_t cpuid;
-	int error;
 
-	if (fe_impl == NULL)
-		return EBADF;
-	if (vcpu == NULL)
-		return EINVAL;
-	if ((error = fe_machine_check(mach, &id)) != 0)
-		return error;
-	if ((cpuid = vcpu->cpuid) >= NVMM_MAX_VCPUS)
-		return fe_vcpu_why(mach, vcpu);
+	if (fe_impl == NULL || vcpu == NULL || mach == NULL ||
+	    (id = mach->machid) >= NVMM_MAX_MACHINES ||
+	    (cpuid = vcpu->cpuid) >= NVMM_MAX_VCPUS)
+		return fe_vcpu_get_error(mach, vcpu);
 	word = fe_vword(id, cpuid);
 	if (fe_use_take(word, (uintptr_t)mach->areas) != 0)
-		return fe_vcpu_why(mach, vcpu);
+		return fe_vcpu_get_error(mach, vcpu);
 	m = fe_machines[id];
 	v = m->vcpus[cpuid];
 	if (vcpu->stop != &v->cell->stop ||	/* this creation */
@@ -394,6 +408,39 @@ fe_vcpu_put(struct fe_machine *m, struct fe_vcpu *v, bool locked)
 	if (locked)
 		fe_mutex_unlock(&v->lock);
 	fe_use_drop(fe_vword(m->machid, v->cpuid), m->cookie);
+}
+
+/*
+ * The assists this thread is in (vcpu.c): each holds a use of its vCPU
+ * while the emulator's callbacks run, so a destroy of that vCPU or its
+ * machine from a callback would wait for itself. It fails with EBUSY.
+ */
+static __thread struct fe_assist *fe_assists
+    __attribute__((tls_model("initial-exec")));
+
+void
+fe_assist_enter(struct fe_assist *as)
+{
+	as->outer = fe_assists;
+	fe_assists = as;
+}
+
+void
+fe_assist_leave(struct fe_assist *as)
+{
+	fe_assists = as->outer;
+}
+
+/* Whether this thread assists v (or, v NULL, any vCPU of m). */
+static bool
+fe_assisting(const struct fe_machine *m, const struct fe_vcpu *v)
+{
+	for (const struct fe_assist *as = fe_assists; as != NULL;
+	    as = as->outer) {
+		if (as->m == m && (v == NULL || as->v == v))
+			return true;
+	}
+	return false;
 }
 
 /* Async-signal-safe: nvmm_vcpu_stop() kicks from signal handlers. */
@@ -480,6 +527,10 @@ fe_machine_destroy(const struct nvmm_machine *mach)
 
 	if ((error = fe_machine_get(mach, &m)) != 0)
 		return error;
+	if (fe_assisting(m, NULL)) {
+		fe_machine_put(m);
+		return EBUSY;
+	}
 	pthread_mutex_lock(&fe_lock);
 	if ((error = fe_use_kill(&fe_mwords[m->machid], 1)) != 0) {
 		pthread_mutex_unlock(&fe_lock);
@@ -689,6 +740,11 @@ fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 		return error;
 	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
 		goto out;
+	if (fe_assisting(m, v)) {
+		fe_vcpu_put(m, v, false);
+		error = EBUSY;
+		goto out;
+	}
 	word = fe_vword(m->machid, v->cpuid);
 	pthread_mutex_lock(&fe_lock);
 	if ((error = fe_use_kill(word, 1)) != 0) {

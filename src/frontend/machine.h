@@ -15,6 +15,9 @@ void fe_machine_put(struct fe_machine *);
 int fe_vcpu_get(const struct nvmm_machine *, const struct nvmm_vcpu *, bool lock,
     struct fe_machine **, struct fe_vcpu **);
 void fe_vcpu_put(struct fe_machine *, struct fe_vcpu *, bool locked);
+/* An assist under way on this thread (vcpu.c): destroys of its vCPU fail. */
+void fe_assist_enter(struct fe_assist *);
+void fe_assist_leave(struct fe_assist *);
 /* Make a vCPU's current or next run return soon (STOPPED). */
 void fe_vcpu_kick(struct fe_vcpu *);
 

@@ -75,13 +75,19 @@ fe_vcpu_getstate(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	struct fe_vcpu *v;
 	int error;
 
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
 		return error;
-	v->comm.state_wanted = wanted & ~v->comm.state_cached;
-	if (v->comm.state_wanted != 0)
+	if ((wanted & ~(uint64_t)NVMM_X64_STATE_ALL) != 0) {
+		error = EINVAL;
+	} else if ((wanted & ~v->comm.state_cached) != 0) {
+		/* Only a fetch takes the lock: a cached class is the caller's. */
+		fe_mutex_lock(&v->lock);
+		v->comm.state_wanted = wanted & ~v->comm.state_cached;
 		error = fe_impl->vcpu_getstate(v);
-	v->comm.state_wanted = 0;
-	fe_vcpu_put(m, v, true);
+		v->comm.state_wanted = 0;
+		fe_mutex_unlock(&v->lock);
+	}
+	fe_vcpu_put(m, v, false);
 	return error;
 }
 
@@ -128,47 +134,57 @@ fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
 
 /* ---- Assists ------------------------------------------------------------------------------ */
 
-int
-fe_vcpu_io_access(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    struct fe_io_access *acc)
+/*
+ * One lookup per assist: PIO and MMIO exits are the commonest, and a
+ * lookup of its own for the end would cost as much as the rest of the
+ * assist. The use, not the lock, is kept across the callbacks, which may
+ * run, stop or read the state of this vCPU.
+ */
+static int
+fe_assist_begin(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    struct fe_assist *as, bool io, void *acc)
 {
-	struct fe_machine *m;
-	struct fe_vcpu *v;
 	int error;
 
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+	if ((error = fe_vcpu_get(mach, vcpu, true, &as->m, &as->v)) != 0)
 		return error;
-	error = fe_impl->vcpu_io_access(v, acc);
-	fe_vcpu_put(m, v, true);
-	return error;
+	error = io ? fe_impl->vcpu_io_access(as->v, acc) :
+	    fe_impl->vcpu_mem_access(as->v, acc);
+	fe_mutex_unlock(&as->v->lock);
+	if (error != 0) {
+		fe_vcpu_put(as->m, as->v, false);
+		return error;
+	}
+	fe_assist_enter(as);
+	return 0;
 }
 
 int
-fe_vcpu_mem_access(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, struct fe_mem_access *acc)
+fe_vcpu_io_begin(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    struct fe_io_access *acc, struct fe_assist *as)
 {
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	error = fe_impl->vcpu_mem_access(v, acc);
-	fe_vcpu_put(m, v, true);
-	return error;
+	return fe_assist_begin(mach, vcpu, as, true, acc);
 }
 
 int
-fe_vcpu_access_done(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu)
+fe_vcpu_mem_begin(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, struct fe_mem_access *acc,
+    struct fe_assist *as)
 {
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
+	return fe_assist_begin(mach, vcpu, as, false, acc);
+}
 
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	error = fe_impl->vcpu_access_done(v);
-	fe_vcpu_put(m, v, true);
+int
+fe_vcpu_assist_end(struct fe_assist *as, bool served)
+{
+	int error = 0;
+
+	fe_assist_leave(as);
+	if (served) {
+		fe_mutex_lock(&as->v->lock);
+		error = fe_impl->vcpu_access_done(as->v);
+		fe_mutex_unlock(&as->v->lock);
+	}
+	fe_vcpu_put(as->m, as->v, false);
 	return error;
 }

@@ -18,13 +18,16 @@ NVMM_EXPORT int
 nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
 	struct fe_io_access acc;
+	struct fe_assist as;
 	struct nvmm_io io;
 	int error;
 
-	if ((error = fe_vcpu_io_access(mach, vcpu, &acc)) != 0)
+	if ((error = fe_vcpu_io_begin(mach, vcpu, &acc, &as)) != 0)
 		return lib_result(error);
-	if (vcpu->cbs.io == NULL)
-		return lib_result(EINVAL);	/* no NVMM_VCPU_CONF_CALLBACKS */
+	if (vcpu->cbs.io == NULL) {	/* no NVMM_VCPU_CONF_CALLBACKS */
+		(void)fe_vcpu_assist_end(&as, false);
+		return lib_result(EINVAL);
+	}
 
 	io.mach = mach;
 	io.vcpu = vcpu;
@@ -35,20 +38,23 @@ nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 		io.data = acc.data + i * acc.size;
 		vcpu->cbs.io(&io);
 	}
-	return lib_result(fe_vcpu_access_done(mach, vcpu));
+	return lib_result(fe_vcpu_assist_end(&as, true));
 }
 
 NVMM_EXPORT int
 nvmm_assist_mem(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
 	struct fe_mem_access acc;
+	struct fe_assist as;
 	struct nvmm_mem mem;
 	int error;
 
-	if ((error = fe_vcpu_mem_access(mach, vcpu, &acc)) != 0)
+	if ((error = fe_vcpu_mem_begin(mach, vcpu, &acc, &as)) != 0)
 		return lib_result(error);
-	if (vcpu->cbs.mem == NULL)
-		return lib_result(EINVAL);	/* no NVMM_VCPU_CONF_CALLBACKS */
+	if (vcpu->cbs.mem == NULL) {	/* no NVMM_VCPU_CONF_CALLBACKS */
+		(void)fe_vcpu_assist_end(&as, false);
+		return lib_result(EINVAL);
+	}
 
 	mem.mach = mach;
 	mem.vcpu = vcpu;
@@ -57,5 +63,5 @@ nvmm_assist_mem(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 	mem.size = acc.size;
 	mem.data = acc.data;
 	vcpu->cbs.mem(&mem);
-	return lib_result(fe_vcpu_access_done(mach, vcpu));
+	return lib_result(fe_vcpu_assist_end(&as, true));
 }

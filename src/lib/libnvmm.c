@@ -129,13 +129,6 @@ NVMM_EXPORT int
 nvmm_vcpu_getstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
     uint64_t flags)
 {
-	struct nvmm_comm_page *comm;
-	int error;
-
-	if ((error = lib_state_comm(mach, vcpu, flags, &comm)) != 0)
-		return lib_result(error);
-	if ((flags & ~comm->state_cached) == 0)
-		return 0;
 	return lib_result(fe_vcpu_getstate(mach, vcpu, flags));
 }
 

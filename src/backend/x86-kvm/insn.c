@@ -343,8 +343,7 @@ insn_window_use(struct insn_window *w, size_t lo, size_t hi)
  * three with the answer: a hit needs the same key, the same slots, each
  * table entry of the walk and each code byte unchanged, and so answers
  * what a new fetch would, exactly. A guest that rewrote its code or its
- * tables misses. Bytes across a page boundary and answers that hung on
- * unreadable memory are not kept.
+ * tables misses. Answers that hung on unreadable memory are not kept.
  */
 static inline bool
 insn_memo_hit(const struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
@@ -354,28 +353,41 @@ insn_memo_hit(const struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
 	    m->gen == insn_maps_gen(cpu) && insn_watch_same(m->watch, m->n);
 }
 
-/* Keep the window's bytes and the key for the answer already in m. */
+/*
+ * Keep the window's bytes and the key for the answer already in m. The
+ * bytes may lie in two pages (an OUT at the start of a page, found
+ * ending at RIP, is read with the bytes before it): both walks are
+ * watched then.
+ */
 static void
 insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
     const struct kvmx86_insn_key *k, const struct insn_exit *x,
     const struct insn_window *w)
 {
-	uint64_t at = x->lin - INSN_MAX + w->lo;
-	size_t n = w->hi - w->lo;
+	uint64_t at = x->lin - INSN_MAX + w->lo, end = at + (w->hi - w->lo);
 	const struct kvmx86_code_page *c;
 
 	m->key.set = false;
-	if (!w->exact || n == 0 ||
-	    (at & ~PAGE_OFS) != ((at + n - 1) & ~PAGE_OFS) ||
-	    (c = insn_page(cpu, &x->pg, at & ~PAGE_OFS)) == NULL || !c->valid)
+	m->n = 0;
+	if (!w->exact || at == end)
 		return;
-	/* The bytes were read through this walk, still the current one. */
-	memcpy(m->watch, c->entry, c->n * sizeof(c->entry[0]));
-	m->n = c->n;
-	if (!insn_watch_add(m->watch, &m->n, KVMX86_MEMO_WATCH,
-	    (const uint8_t *)c->hva + (at & PAGE_OFS), w->b + w->lo, n))
-		return;
-	m->gen = c->gen;
+	for (uint64_t pos = at; pos < end;) {
+		uint64_t next = (pos & ~PAGE_OFS) + 4096;
+		size_t chunk = (size_t)((next < end ? next : end) - pos);
+
+		/* The bytes were read through this walk, still the current one. */
+		if ((c = insn_page(cpu, &x->pg, pos & ~PAGE_OFS)) == NULL ||
+		    !c->valid || m->n + c->n > KVMX86_MEMO_WATCH)
+			return;
+		memcpy(m->watch + m->n, c->entry, c->n * sizeof(c->entry[0]));
+		m->n += c->n;
+		if (!insn_watch_add(m->watch, &m->n, KVMX86_MEMO_WATCH,
+		    (const uint8_t *)c->hva + (pos & PAGE_OFS),
+		    w->b + w->lo + (pos - at), chunk))
+			return;
+		m->gen = c->gen;
+		pos += chunk;
+	}
 	m->key = *k;
 }
 

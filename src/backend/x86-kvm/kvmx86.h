@@ -127,10 +127,11 @@ struct kvmx86_insn_key {
 
 /*
  * insn.c: the last fetch's answer and what it depended on: the key, the
- * slots (maps_gen), the walk of the code page and the code bytes examined
- * (at most 30: five more words).
+ * slots (maps_gen), the walks of the code pages (two where the bytes
+ * straddle a page boundary) and the code bytes examined (at most 30:
+ * five more words).
  */
-#define KVMX86_MEMO_WATCH	(KVMX86_CODE_PATH_MAX + 5)
+#define KVMX86_MEMO_WATCH	(2 * KVMX86_CODE_PATH_MAX + 5)
 struct kvmx86_insn_memo {
 	struct kvmx86_insn_key key;
 	uint64_t gen;
@@ -215,10 +216,65 @@ int kvmx86_state_get(struct kvmx86_vcpu *, uint64_t flags,
 int kvmx86_state_set(struct kvmx86_vcpu *, uint64_t flags,
     const struct nvmm_x64_state *);
 int kvmx86_sync_init(struct kvmx86_vcpu *);
-int kvmx86_sync_need(struct kvmx86_vcpu *, uint64_t kvm_sync_classes);
-void kvmx86_sync_request(struct kvmx86_vcpu *);
-void kvmx86_sync_stored(struct kvmx86_vcpu *, bool stored);
+int kvmx86_sync_fetch(struct kvmx86_vcpu *, uint64_t missing);
+void kvmx86_sync_nmi_settled(struct kvmx86_vcpu *);
 void kvmx86_gprs_from_kvm(const struct kvm_regs *, uint64_t *gprs);
+
+/* ---- The sync area (state.c fetches, these run at every exit) ------------- */
+
+/*
+ * KVM stores the classes named in kvm_valid_regs at every exit. GPRs are
+ * wanted at every exit (RIP, RFLAGS); segments/CRs (instruction fetch for
+ * I/O and MSR exits, getstate) and events (exit state with IF = 0 or an
+ * NMI in flight, windows, injection) only at some. A class is asked for
+ * while it was used within the last KVMX86_SYNC_KEEP exits, else fetched
+ * by ioctl on first use: loops of one kind of exit never pay the ioctl,
+ * and loops that do not use a class stop paying for KVM to store it.
+ */
+#define KVMX86_SYNC_KEEP	8
+
+/* Make the sync area hold KVM's current state of these classes. */
+static inline int
+kvmx86_sync_need(struct kvmx86_vcpu *cpu, uint64_t classes)
+{
+	uint64_t missing = classes & ~cpu->sync_fresh;
+
+	if (classes & KVM_SYNC_X86_SREGS)
+		cpu->sync_keep_sregs = KVMX86_SYNC_KEEP;
+	if (classes & KVM_SYNC_X86_EVENTS)
+		cpu->sync_keep_events = KVMX86_SYNC_KEEP;
+	return missing == 0 ? 0 : kvmx86_sync_fetch(cpu, missing);
+}
+
+/* Before a KVM_RUN: the classes KVM should store at its exit. */
+static inline void
+kvmx86_sync_request(struct kvmx86_vcpu *cpu)
+{
+	uint64_t valid = KVM_SYNC_X86_REGS;
+
+	if (cpu->sync_keep_sregs > 0) {
+		cpu->sync_keep_sregs--;
+		valid |= KVM_SYNC_X86_SREGS;
+	}
+	if (cpu->sync_keep_events > 0) {
+		cpu->sync_keep_events--;
+		valid |= KVM_SYNC_X86_EVENTS;
+	}
+	cpu->run->kvm_valid_regs = valid;
+}
+
+/*
+ * After a KVM_RUN: stored tells whether KVM went through it (and so
+ * stored what was asked); a refused run leaves what we wrote, not KVM's.
+ */
+static inline void
+kvmx86_sync_stored(struct kvmx86_vcpu *cpu, bool stored)
+{
+	cpu->sync_fresh = stored ? cpu->run->kvm_valid_regs :
+	    KVM_SYNC_X86_REGS;
+	if (cpu->sync_fresh & KVM_SYNC_X86_EVENTS)
+		kvmx86_sync_nmi_settled(cpu);
+}
 
 /* cpuid.c */
 int kvmx86_cpuid_probe(void);

@@ -72,41 +72,48 @@ const struct nvmm_x64_state kvmx86_reset_state = {
 
 /* ---- GPRS ------------------------------------------------------------------------ */
 
-/* Where each NVMM GPR lives in struct kvm_regs. */
-static const size_t gpr_offsets[NVMM_X64_NGPR] = {
-	[NVMM_X64_GPR_RAX] = offsetof(struct kvm_regs, rax),
-	[NVMM_X64_GPR_RCX] = offsetof(struct kvm_regs, rcx),
-	[NVMM_X64_GPR_RDX] = offsetof(struct kvm_regs, rdx),
-	[NVMM_X64_GPR_RBX] = offsetof(struct kvm_regs, rbx),
-	[NVMM_X64_GPR_RSP] = offsetof(struct kvm_regs, rsp),
-	[NVMM_X64_GPR_RBP] = offsetof(struct kvm_regs, rbp),
-	[NVMM_X64_GPR_RSI] = offsetof(struct kvm_regs, rsi),
-	[NVMM_X64_GPR_RDI] = offsetof(struct kvm_regs, rdi),
-	[NVMM_X64_GPR_R8] = offsetof(struct kvm_regs, r8),
-	[NVMM_X64_GPR_R9] = offsetof(struct kvm_regs, r9),
-	[NVMM_X64_GPR_R10] = offsetof(struct kvm_regs, r10),
-	[NVMM_X64_GPR_R11] = offsetof(struct kvm_regs, r11),
-	[NVMM_X64_GPR_R12] = offsetof(struct kvm_regs, r12),
-	[NVMM_X64_GPR_R13] = offsetof(struct kvm_regs, r13),
-	[NVMM_X64_GPR_R14] = offsetof(struct kvm_regs, r14),
-	[NVMM_X64_GPR_R15] = offsetof(struct kvm_regs, r15),
-	[NVMM_X64_GPR_RIP] = offsetof(struct kvm_regs, rip),
-	[NVMM_X64_GPR_RFLAGS] = offsetof(struct kvm_regs, rflags),
-};
-
+/*
+ * Written out, not a table of offsets: every exit with a getstate or
+ * setstate of GPRS converts them, and the compiler moves the registers
+ * that sit in the same order in both (R8-R15, RIP, RFLAGS) as a block.
+ */
 void
-kvmx86_gprs_from_kvm(const struct kvm_regs *r, uint64_t *gprs)
+kvmx86_gprs_from_kvm(const struct kvm_regs *r, uint64_t *g)
 {
-	for (size_t i = 0; i < NVMM_X64_NGPR; i++)
-		memcpy(&gprs[i], (const char *)r + gpr_offsets[i], 8);
+	g[NVMM_X64_GPR_RAX] = r->rax;
+	g[NVMM_X64_GPR_RCX] = r->rcx;
+	g[NVMM_X64_GPR_RDX] = r->rdx;
+	g[NVMM_X64_GPR_RBX] = r->rbx;
+	g[NVMM_X64_GPR_RSP] = r->rsp;
+	g[NVMM_X64_GPR_RBP] = r->rbp;
+	g[NVMM_X64_GPR_RSI] = r->rsi;
+	g[NVMM_X64_GPR_RDI] = r->rdi;
+	memcpy(&g[NVMM_X64_GPR_R8], &r->r8, 10 * sizeof(uint64_t));
 }
 
 static void
-gprs_to_kvm(const uint64_t *gprs, struct kvm_regs *r)
+gprs_to_kvm(const uint64_t *g, struct kvm_regs *r)
 {
-	for (size_t i = 0; i < NVMM_X64_NGPR; i++)
-		memcpy((char *)r + gpr_offsets[i], &gprs[i], 8);
+	r->rax = g[NVMM_X64_GPR_RAX];
+	r->rcx = g[NVMM_X64_GPR_RCX];
+	r->rdx = g[NVMM_X64_GPR_RDX];
+	r->rbx = g[NVMM_X64_GPR_RBX];
+	r->rsp = g[NVMM_X64_GPR_RSP];
+	r->rbp = g[NVMM_X64_GPR_RBP];
+	r->rsi = g[NVMM_X64_GPR_RSI];
+	r->rdi = g[NVMM_X64_GPR_RDI];
+	memcpy(&r->r8, &g[NVMM_X64_GPR_R8], 10 * sizeof(uint64_t));
 }
+
+/* R8-R15, RIP, RFLAGS: the same order on both sides. */
+_Static_assert(NVMM_X64_GPR_R15 == NVMM_X64_GPR_R8 + 7 &&
+    NVMM_X64_GPR_RIP == NVMM_X64_GPR_R8 + 8 &&
+    NVMM_X64_GPR_RFLAGS == NVMM_X64_GPR_R8 + 9 &&
+    NVMM_X64_NGPR == NVMM_X64_GPR_R8 + 10, "NVMM's GPR order");
+_Static_assert(offsetof(struct kvm_regs, rip) ==
+    offsetof(struct kvm_regs, r8) + 8 * 8 &&
+    offsetof(struct kvm_regs, rflags) ==
+    offsetof(struct kvm_regs, r8) + 9 * 8, "KVM's GPR order");
 
 /* ---- SEGS ------------------------------------------------------------------------ */
 
@@ -514,19 +521,11 @@ kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
 
 /* ---- The sync area ---------------------------------------------------------------- */
 
-/*
- * KVM stores the classes named in kvm_valid_regs at every exit. GPRs are
- * wanted at every exit (RIP, RFLAGS); segments/CRs (instruction fetch for
- * I/O and MSR exits, getstate) and events (exit state with IF = 0 or an
- * NMI in flight, windows, injection) only at some. A class is asked for
- * while it was used within the last SYNC_KEEP exits, else fetched by
- * ioctl on first use: loops of one kind of exit never pay the ioctl, and
- * loops that do not use a class stop paying for KVM to store it.
- */
-#define SYNC_KEEP	8
+/* What the sync area holds and when: kvmx86.h, "The sync area". */
 
-static void
-sync_nmi_settled(struct kvmx86_vcpu *cpu)
+/* Fresh events from KVM: is an NMI of ours still in flight? */
+void
+kvmx86_sync_nmi_settled(struct kvmx86_vcpu *cpu)
 {
 	const struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
 
@@ -534,17 +533,12 @@ sync_nmi_settled(struct kvmx86_vcpu *cpu)
 		cpu->nmi_unsettled = false;
 }
 
-/* Make the sync area hold KVM's current state of these classes. */
+/* kvmx86_sync_need() found these classes stale: fetch them by ioctl. */
 int
-kvmx86_sync_need(struct kvmx86_vcpu *cpu, uint64_t classes)
+kvmx86_sync_fetch(struct kvmx86_vcpu *cpu, uint64_t missing)
 {
 	struct kvm_sync_regs *s = &cpu->run->s.regs;
-	uint64_t missing = classes & ~cpu->sync_fresh;
 
-	if (classes & KVM_SYNC_X86_SREGS)
-		cpu->sync_keep_sregs = SYNC_KEEP;
-	if (classes & KVM_SYNC_X86_EVENTS)
-		cpu->sync_keep_events = SYNC_KEEP;
 	if ((missing & KVM_SYNC_X86_REGS) &&
 	    ioctl(cpu->fd, KVM_GET_REGS, &s->regs) != 0)
 		return errno;
@@ -554,40 +548,10 @@ kvmx86_sync_need(struct kvmx86_vcpu *cpu, uint64_t classes)
 	if (missing & KVM_SYNC_X86_EVENTS) {
 		if (ioctl(cpu->fd, KVM_GET_VCPU_EVENTS, &s->events) != 0)
 			return errno;
-		sync_nmi_settled(cpu);
+		kvmx86_sync_nmi_settled(cpu);
 	}
 	cpu->sync_fresh |= missing;
 	return 0;
-}
-
-/* Before a KVM_RUN: the classes KVM should store at its exit. */
-void
-kvmx86_sync_request(struct kvmx86_vcpu *cpu)
-{
-	uint64_t valid = KVM_SYNC_X86_REGS;
-
-	if (cpu->sync_keep_sregs > 0) {
-		cpu->sync_keep_sregs--;
-		valid |= KVM_SYNC_X86_SREGS;
-	}
-	if (cpu->sync_keep_events > 0) {
-		cpu->sync_keep_events--;
-		valid |= KVM_SYNC_X86_EVENTS;
-	}
-	cpu->run->kvm_valid_regs = valid;
-}
-
-/*
- * After a KVM_RUN: stored tells whether KVM went through it (and so
- * stored what was asked); a refused run leaves what we wrote, not KVM's.
- */
-void
-kvmx86_sync_stored(struct kvmx86_vcpu *cpu, bool stored)
-{
-	cpu->sync_fresh = stored ? cpu->run->kvm_valid_regs :
-	    KVM_SYNC_X86_REGS;
-	if (cpu->sync_fresh & KVM_SYNC_X86_EVENTS)
-		sync_nmi_settled(cpu);
 }
 
 /* Fill the sync area once; GPRs stay current from then on. */
