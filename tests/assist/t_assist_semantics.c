@@ -9,7 +9,8 @@
  *      whether or not GPRs were fetched before the assist;
  *  (c) running again without the assist re-executes the instruction: the
  *      same exit at the same RIP, with no side effect;
- *  plus a read-modify-write, whose write KVM reports as a second exit.
+ *  plus a read-modify-write, whose write KVM reports as a second exit,
+ *  and destroys from a callback (EBUSY: the assist still uses the vCPU).
  * Not NVMM's: KVM reports an MMIO write after retiring its instruction, so
  * (a) and (c) are checked on MMIO reads only.
  */
@@ -196,6 +197,48 @@ sem_io(void)
 	t_vm_destroy(&vm);
 }
 
+/* ---- Destroys from a callback ---------------------------------------------------- */
+
+static struct t_vm *cb_vm;
+static int cb_vcpu_err, cb_mach_err;
+
+static void
+io_destroy_cb(struct nvmm_io *io)
+{
+	(void)io;
+	cb_vcpu_err = nvmm_vcpu_destroy(&cb_vm->mach, &cb_vm->vcpu) == -1 ?
+	    errno : 0;
+	cb_mach_err = nvmm_machine_destroy(&cb_vm->mach) == -1 ? errno : 0;
+}
+
+/*
+ * The assist holds a use of its vCPU across the callbacks: a destroy
+ * from one would wait for itself. It fails, and the vCPU stays usable.
+ */
+static void
+sem_destroy_in_callback(void)
+{
+	struct nvmm_assist_callbacks cbs = { .io = io_destroy_cb };
+	struct t_vm vm;
+	bool served;
+
+	t_vm_create(&vm, 0);
+	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	t_vm_load(&vm, T_CODE_BASE, io_sem_begin, io_sem_end);
+	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
+	cb_vm = &vm;
+	cb_vcpu_err = cb_mach_err = -1;
+	served = io_exit_at(&vm, AT(io_sem, io_sem_in1)) &&
+	    nvmm_assist_io(&vm.mach, &vm.vcpu) == 0;
+	t_ok(served && cb_vcpu_err == EBUSY && cb_mach_err == EBUSY,
+	    "vCPU and machine destroy from the assist's callback: EBUSY "
+	    "(got %d, %d)", cb_vcpu_err, cb_mach_err);
+	t_ok(RIP(&vm) == AT(io_sem, io_sem_in1) + 1,
+	    "the vCPU lives on: RIP past the IN after the assist");
+	t_vm_destroy(&vm);
+}
+
 /* ---- MMIO --------------------------------------------------------------------- */
 
 /* A MEMORY exit of this kind and GPA, with RIP on the instruction. */
@@ -302,8 +345,9 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(18 + 10);
+	t_plan(18 + 10 + 2);
 	sem_io();
 	sem_mmio();
+	sem_destroy_in_callback();
 	return t_done();
 }
