@@ -132,6 +132,9 @@ sem_in_uncached(struct t_vm *vm)
 	    "IN #2: (b) RAX and RIP = npc (GPRs not fetched before)");
 	t_eq_u64(GPR(vm, RBX), 0x11111111111111A5ULL,
 	    "the guest went on with the first IN's value");
+	/* The emulator's own RAX after the finished IN is what runs on. */
+	vm->vcpu.state->gprs[NVMM_X64_GPR_RAX] = 0x222222222222225AULL;
+	T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
 }
 
 /* outb %al, %dx: KVM may report it with RIP already past it. */
@@ -145,9 +148,13 @@ sem_out(struct t_vm *vm)
 	    "OUT: (a) RIP is on the instruction at the exit, npc after it");
 	t_ok(io_exit_at(vm, out) && calls == 0,
 	    "OUT: (c) run without the assist: the same exit at the same RIP");
+	t_eq_u64(GPR(vm, RSI), 0x222222222222225AULL,
+	    "IN #2 then setstate(GPRS): the guest ran on with the set RAX");
 	assist_io(vm);
 	t_ok(calls == 1 && buf_off == 3 && buf[2] == 0x5A && RIP(vm) == out + 1,
 	    "OUT: one callback with AL, then RIP = npc");
+	/* Written back unchanged (QEMU's order): the OUT is not done twice. */
+	T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
 }
 
 /* rep insb, 3 bytes in one exit. */
@@ -345,7 +352,7 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(18 + 10 + 2);
+	t_plan(18 + 10 + 3);
 	sem_io();
 	sem_mmio();
 	sem_destroy_in_callback();

@@ -308,6 +308,9 @@ size_t kvmx86_read_linear(struct kvmx86_vcpu *, uint64_t lin, void *buf,
 int kvmx86_fetch_io_insn(struct kvmx86_vcpu *, struct kvmx86_insn *,
     uint64_t *start, size_t *len);
 
+/* pio.c: whether RIP = npc in the sync area finishes an IN (OUT) for KVM. */
+bool kvmx86_pio_rip_ends(bool in);
+
 /* exit.c */
 void kvmx86_exit_translate(struct kvmx86_vcpu *, int run_error,
     struct nvmm_vcpu_exit *);

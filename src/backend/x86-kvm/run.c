@@ -266,6 +266,37 @@ kvmx86_complete(struct kvmx86_vcpu *cpu)
 
 /* ---- Pending operations ---------------------------------------------------------- */
 
+/*
+ * A served IN or OUT (not a string one) that KVM leaves alone once RIP
+ * is at npc (pio.c): getstate shows it finished without a KVM_RUN, and
+ * a commit of GPRs with RIP = npc stands as it is.
+ */
+static bool
+run_io_ours(const struct kvmx86_vcpu *cpu)
+{
+	return cpu->pending == KVMX86_PENDING_IO && cpu->served &&
+	    !cpu->settled && !cpu->stashed && !cpu->exit_io.str &&
+	    kvmx86_pio_rip_ends(cpu->exit_io.in);
+}
+
+/* The GPRs once the served IN/OUT is finished: RIP = npc, an IN's AL/AX/EAX. */
+static void
+run_io_finish(const struct kvmx86_vcpu *cpu, uint64_t *gprs)
+{
+	const struct kvm_run *run = cpu->run;
+	uint64_t data = 0, *rax = &gprs[NVMM_X64_GPR_RAX];
+
+	gprs[NVMM_X64_GPR_RIP] = cpu->exit_io.npc;
+	if (!cpu->exit_io.in)
+		return;
+	memcpy(&data, (const uint8_t *)run + run->io.data_offset,
+	    run->io.size);
+	if (run->io.size == 4)
+		*rax = data;		/* a 32-bit load zero-extends */
+	else
+		*rax = (*rax & ~((1ULL << (8 * run->io.size)) - 1)) | data;
+}
+
 struct run_plan {
 	bool msr_answer;	/* the emulator set RIP = npc: KVM skips */
 	bool msr_gp;		/* the emulator injected #GP: KVM injects */
@@ -307,6 +338,8 @@ run_settle(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 	case KVMX86_PENDING_MMIO:
 		if (cpu->served && !gprs)
 			return 0;
+		if (gprs && rip == cpu->exit_io.npc && run_io_ours(cpu))
+			return 0;	/* the committed GPRs finish it */
 		break;
 	case KVMX86_PENDING_MSR:
 		if (gprs && rip == cpu->exit_npc) {
@@ -506,14 +539,18 @@ kvmx86_getstate(struct fe_vcpu *v)
 	struct nvmm_comm_page *comm = &v->comm;
 	int error;
 
+	bool ours = run_io_ours(cpu);
+
 	/* An answered instruction is finished before anyone looks. */
-	if (cpu->pending != KVMX86_PENDING_NONE &&
+	if (cpu->pending != KVMX86_PENDING_NONE && !ours &&
 	    (cpu->served || cpu->settled) &&
 	    (error = kvmx86_complete(cpu)) != 0)
 		return error;
 	error = kvmx86_state_get(cpu, comm->state_wanted, &comm->state);
 	if (error != 0)
 		return error;
+	if (ours && (comm->state_wanted & NVMM_X64_STATE_GPRS))
+		run_io_finish(cpu, comm->state.gprs);
 	/* An unserved OUT KVM already stepped over: NVMM shows it at RIP. */
 	if (cpu->pending == KVMX86_PENDING_IO && !cpu->served &&
 	    (comm->state_wanted & NVMM_X64_STATE_GPRS))
@@ -565,6 +602,15 @@ kvmx86_access_done(struct fe_vcpu *v)
 	/* The emulator holds GPRs: NVMM's assists update them, so do we. */
 	if (!(comm->state_cached & NVMM_X64_STATE_GPRS))
 		return 0;
+	if (run_io_ours(cpu)) {
+		uint64_t now[NVMM_X64_NGPR];
+
+		kvmx86_gprs_from_kvm(&exit_regs, now);
+		run_io_finish(cpu, now);
+		comm->state.gprs[NVMM_X64_GPR_RIP] = now[NVMM_X64_GPR_RIP];
+		comm->state.gprs[NVMM_X64_GPR_RAX] = now[NVMM_X64_GPR_RAX];
+		return 0;
+	}
 	if ((error = kvmx86_complete(cpu)) != 0)
 		return error;
 	run_merge_gprs(&exit_regs, &cpu->run->s.regs.regs, comm);
