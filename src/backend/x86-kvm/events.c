@@ -223,13 +223,19 @@ kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 		clear = true;	/* KVM would not say: report nothing */
 	else if (clear && (cpu->sync_fresh & KVM_SYNC_X86_EVENTS))
 		clear = false;
-	exit->exitstate.rflags = s->regs.rflags;
-	exit->exitstate.cr8 = cpu->run->cr8;
-	exit->exitstate.int_shadow = !clear && s->events.interrupt.shadow != 0;
-	exit->exitstate.int_window_exiting = cpu->int_window;
-	exit->exitstate.nmi_window_exiting = cpu->nmi_window;
-	exit->exitstate.evt_pending = !clear && event_pending(&s->events);
-	exit->exitstate.rsvd = 0;
+	/* Built whole, then stored: bit-fields in memory cost a load each. */
+	struct nvmm_x86_exit_state st = {
+		.rflags = s->regs.rflags,
+		.cr8 = cpu->run->cr8,
+		.int_window_exiting = cpu->int_window,
+		.nmi_window_exiting = cpu->nmi_window,
+	};
+
+	if (!clear) {
+		st.int_shadow = s->events.interrupt.shadow != 0;
+		st.evt_pending = event_pending(&s->events);
+	}
+	exit->exitstate = st;
 }
 
 /* ---- Instructions KVM could not emulate ------------------------------------------ */

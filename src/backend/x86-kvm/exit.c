@@ -212,6 +212,6 @@ kvmx86_exit_translate(struct kvmx86_vcpu *cpu, int run_error,
 	} else {
 		exit_invalid(cpu, exit);
 	}
-	if (exit_window_may_override(exit->reason))
+	if (exit_window_may_override(exit->reason) && kvmx86_window_wanted(cpu))
 		kvmx86_window_ready(cpu, exit);
 }

@@ -196,6 +196,13 @@ struct kvmx86_vcpu {
 	bool has_runner;
 };
 
+/* Whether the emulator asked for a window: rare, so checked inline. */
+static inline bool
+kvmx86_window_wanted(const struct kvmx86_vcpu *cpu)
+{
+	return cpu->int_window || cpu->nmi_window;
+}
+
 /* The code runs in 64-bit mode: EFER.LMA and CS.L. */
 static inline bool
 kvmx86_code64(const struct kvm_sregs *sr)

@@ -158,7 +158,10 @@ run_enter(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v, bool *entered)
 
 	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	/* NVMM's window exiting: KVM arms it at this entry (events.c). */
-	kvmx86_window_arm(cpu);
+	if (kvmx86_window_wanted(cpu))
+		kvmx86_window_arm(cpu);
+	else
+		cpu->run->request_interrupt_window = 0;
 	atomic_store(&cpu->running, 1);
 	/* After 'running': a stop either is seen here or kicks KVM_RUN. */
 	if (run_stop_set(v)) {
@@ -430,7 +433,8 @@ run_install(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm,
 {
 	bool bad_event = false;
 
-	*state_error = kvmx86_state_set(cpu, comm->state_commit, &comm->state);
+	*state_error = comm->state_commit == 0 ? 0 :
+	    kvmx86_state_set(cpu, comm->state_commit, &comm->state);
 	comm->state_commit = 0;
 	/* Once the guest runs, nothing the emulator holds is current. */
 	comm->state_cached = 0;
@@ -495,7 +499,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 	if (run_stop_requested(cpu, v, exit))
 		return 0;
 	if (cpu->pending == KVMX86_PENDING_NONE &&
-	    kvmx86_window_ready(cpu, exit)) {
+	    kvmx86_window_wanted(cpu) && kvmx86_window_ready(cpu, exit)) {
 		kvmx86_exitstate(cpu, exit);
 		return 0;
 	}
