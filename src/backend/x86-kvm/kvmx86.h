@@ -162,6 +162,11 @@ struct kvmx86_vcpu {
 	/* NVMM window exiting requests (intr state). */
 	bool int_window;
 	bool nmi_window;
+	/*
+	 * msr.c: the last filtered MSR read [0] and written [1] that was
+	 * the emulator's, plus one (0: none).
+	 */
+	uint64_t msr_theirs[2];
 	/* MSRS: the TSC getstate returned, which setstate does not rewrite. */
 	uint64_t tsc_seen;
 

@@ -279,13 +279,20 @@ kvmx86_msr_local(struct kvmx86_vcpu *cpu)
 	bool write = run->exit_reason == KVM_EXIT_X86_WRMSR;
 	const struct msr_local *l;
 
-	if (run->msr.reason != KVM_MSR_EXIT_REASON_FILTER &&
-	    msr_allowed(run->msr.index, write))
-		run->msr.error = 1;	/* KVM refused the value: #GP */
-	else if ((l = msr_local_find(run->msr.index, write)) != NULL)
-		run->msr.error = msr_local_answer(cpu, l, write) != 0;
-	else
+	/* A driver loop exits on one MSR again and again: the tables are const. */
+	if (run->msr.reason == KVM_MSR_EXIT_REASON_FILTER &&
+	    cpu->msr_theirs[write] == run->msr.index + 1)
 		return false;
+	if (run->msr.reason != KVM_MSR_EXIT_REASON_FILTER &&
+	    msr_allowed(run->msr.index, write)) {
+		run->msr.error = 1;	/* KVM refused the value: #GP */
+	} else if ((l = msr_local_find(run->msr.index, write)) != NULL) {
+		run->msr.error = msr_local_answer(cpu, l, write) != 0;
+	} else {
+		if (run->msr.reason == KVM_MSR_EXIT_REASON_FILTER)
+			cpu->msr_theirs[write] = run->msr.index + 1;
+		return false;
+	}
 	/* Should this fail, KVM still finishes it at the next KVM_RUN. */
 	(void)kvmx86_complete(cpu);
 	return true;
