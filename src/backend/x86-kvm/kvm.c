@@ -285,8 +285,12 @@ kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 		goto fail;
 	}
 	cpu->run = run;
+	/*
+	 * The CPUID table goes in at the first run (run.c), with the vCPU
+	 * count of then: installing it here as well cost the creation a
+	 * KVM_SET_CPUID2 that the first run repeated.
+	 */
 	if ((error = kvmx86_sync_init(cpu)) != 0 ||
-	    (error = kvmx86_cpuid_install(cpu, m->nvcpus + 1)) != 0 ||
 	    (error = kvmx86_msr_vcpu_setup(cpu)) != 0)
 		goto fail;
 
