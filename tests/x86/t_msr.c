@@ -80,6 +80,30 @@ test_rdmsr_exits(uint32_t msr)
 	    "rdmsr 0x%x: the guest reads the emulator's EDX:EAX", msr);
 }
 
+/*
+ * An answer that also changes another GPR, or puts bits above 31 in RAX:
+ * KVM's own completion would not give these registers, so they must
+ * reach the guest as the emulator set them.
+ */
+static void
+test_rdmsr_more_gprs(void)
+{
+	const struct nvmm_vcpu_exit *exit = vm.vcpu.exit;
+	struct nvmm_x64_state *st = vm.vcpu.state;
+
+	msr_start(RD, 0x34, 0);
+	(void)x86_run_once(&vm);
+	msr_answer(0x1122334455667788ULL, exit->u.rdmsr.npc);
+	st->gprs[NVMM_X64_GPR_R10] = 0xABCDEF;
+	st->gprs[NVMM_X64_GPR_RAX] |= 0x9900000000ULL;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    x86_gpr(&vm, NVMM_X64_GPR_R10) == 0xABCDEF &&
+	    x86_gpr(&vm, NVMM_X64_GPR_RAX) == 0x9955667788ULL,
+	    "rdmsr answered with R10 and RAX[63:32] set too: the guest has "
+	    "them");
+}
+
 static void
 test_wrmsr_exits(uint32_t msr)
 {
@@ -311,12 +335,13 @@ main(void)
 
 	t_require_nvmm();
 	intel = x86_host_intel();
-	t_plan(nexit * 3 + 3 * 2 + 3 + 1 + 3 + NINKERNEL * 3 + 6 + 3 +
+	t_plan(nexit * 3 + 1 + 3 * 2 + 3 + 1 + 3 + NINKERNEL * 3 + 6 + 3 +
 	    2 * (intel ? 2 : 4));
 
 	x86_vm_create(&vm, x86_msr_begin, x86_msr_end);
 	for (size_t i = 0; i < nexit; i++)
 		test_rdmsr_exits(exiting_msrs[i]);
+	test_rdmsr_more_gprs();
 	test_wrmsr_exits(0x1B);
 	test_wrmsr_exits(0xFFFFFFFF);
 	test_wrmsr_exits(0x34);

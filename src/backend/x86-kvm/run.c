@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -274,7 +275,7 @@ kvmx86_complete(struct kvmx86_vcpu *cpu)
  * is at npc (pio.c): getstate shows it finished without a KVM_RUN, and
  * a commit of GPRs with RIP = npc stands as it is.
  */
-static bool
+static inline bool
 run_io_ours(const struct kvmx86_vcpu *cpu)
 {
 	return cpu->pending == KVMX86_PENDING_IO && cpu->served &&
@@ -304,6 +305,20 @@ struct run_plan {
 	bool msr_answer;	/* the emulator set RIP = npc: KVM skips */
 	bool msr_gp;		/* the emulator injected #GP: KVM injects */
 };
+
+/*
+ * KVM's RDMSR completion loads EAX and EDX, zero-extended, whatever the
+ * sync area says: an answer with bits above 31 in RAX or RDX is the
+ * emulator's own registers, installed after KVM finished.
+ */
+static bool
+run_msr_answer_fits(const struct kvmx86_vcpu *cpu,
+    const struct nvmm_comm_page *comm)
+{
+	return cpu->run->exit_reason != KVM_EXIT_X86_RDMSR ||
+	    ((comm->state.gprs[NVMM_X64_GPR_RAX] |
+	    comm->state.gprs[NVMM_X64_GPR_RDX]) >> 32) == 0;
+}
 
 /* KVM's MSR completion can inject #GP, but only with error code 0. */
 static bool
@@ -345,7 +360,8 @@ run_settle(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 			return 0;	/* the committed GPRs finish it */
 		break;
 	case KVMX86_PENDING_MSR:
-		if (gprs && rip == cpu->exit_npc) {
+		if (gprs && rip == cpu->exit_npc &&
+		    run_msr_answer_fits(cpu, comm)) {
 			plan->msr_answer = true;
 			return 0;
 		}
@@ -384,14 +400,26 @@ static bool
 run_msr_regs_are_kvms(const struct kvmx86_vcpu *cpu,
     const struct kvm_regs *regs)
 {
-	struct kvm_regs kvms = cpu->exit_regs;
+	const struct kvm_regs *e = &cpu->exit_regs;
 
 	if (cpu->run->exit_reason == KVM_EXIT_X86_RDMSR) {
-		kvms.rax = regs->rax & 0xFFFFFFFFULL;
-		kvms.rdx = regs->rdx & 0xFFFFFFFFULL;
+		if ((regs->rax >> 32) != 0 || (regs->rdx >> 32) != 0)
+			return false;
+	} else if (regs->rax != e->rax || regs->rdx != e->rdx) {
+		return false;
 	}
-	return memcmp(&kvms, regs, sizeof(kvms)) == 0;
+	/* The rest as at the exit; no copy of the 144 bytes to compare. */
+	return regs->rbx == e->rbx && regs->rcx == e->rcx &&
+	    memcmp(&regs->rsi, &e->rsi, sizeof(*regs) -
+	    offsetof(struct kvm_regs, rsi)) == 0;
 }
+
+_Static_assert(offsetof(struct kvm_regs, rax) == 0 &&
+    offsetof(struct kvm_regs, rbx) == 8 &&
+    offsetof(struct kvm_regs, rcx) == 16 &&
+    offsetof(struct kvm_regs, rdx) == 24 &&
+    offsetof(struct kvm_regs, rsi) == 32 &&
+    sizeof(struct kvm_regs) == 144, "struct kvm_regs: RAX-RDX, then RSI on");
 
 /* After the commit is installed: hand the MSR answer to KVM's completion. */
 static void
@@ -599,13 +627,15 @@ kvmx86_access_done(struct fe_vcpu *v)
 {
 	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
 	struct nvmm_comm_page *comm = &v->comm;
-	struct kvm_regs exit_regs = cpu->exit_regs;
+	struct kvm_regs exit_regs;
 	int error;
 
 	cpu->served = true;
 	/* The emulator holds GPRs: NVMM's assists update them, so do we. */
 	if (!(comm->state_cached & NVMM_X64_STATE_GPRS))
 		return 0;
+	/* Finishing the instruction replaces cpu->exit_regs (a stashed exit). */
+	exit_regs = cpu->exit_regs;
 	if (run_io_ours(cpu)) {
 		uint64_t now[NVMM_X64_NGPR];
 
