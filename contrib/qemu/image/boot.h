@@ -25,6 +25,10 @@ void serial_init(void);
 void serial_write(const char *s, size_t len);
 void serial_drain(void);
 
+/* ---- vga.c ---- */
+void vga_init(void);
+void vga_write(const char *s, size_t len);
+
 /* ---- print.c ---- */
 void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

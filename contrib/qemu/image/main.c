@@ -34,12 +34,21 @@ static bool has_option(const struct mb_info *mbi, const char *word)
 	return false;
 }
 
-/* Called from entry.S; every failing check ends in fail(), which powers off. */
+/*
+ * Called from entry.S; every failing check ends in fail(), which powers off.
+ * Options (words on the loader's command line): "vga" also prints on the VGA
+ * text console; "stay" halts after PASS instead of powering off, so that a
+ * test can look at the running VM.
+ */
 void kmain(uint32_t magic, const struct mb_info *mbi)
 {
+	bool multiboot = magic == MB_BOOT_MAGIC;
+
 	serial_init();
+	if (multiboot && has_option(mbi, "vga"))
+		vga_init();
 	say("start");
-	if (magic != MB_BOOT_MAGIC)
+	if (!multiboot)
 		fail("not started by a multiboot loader (eax %x)", magic);
 
 	idt_init();
@@ -55,5 +64,10 @@ void kmain(uint32_t magic, const struct mb_info *mbi)
 		fail("%u unexpected interrupts", intr_stray_count());
 	say("done after %u pit ticks", ticks());
 	say("PASS");
+	if (has_option(mbi, "stay")) {
+		say("halted (stay)");
+		for (;;)
+			__asm__ volatile("cli; hlt");
+	}
 	power_off(true);
 }

@@ -33,7 +33,33 @@ static void host_bridge(void)
 	say("pci host bridge %04x:%04x", id & 0xffff, id >> 16);
 }
 
-/* Returns the number of functions of one device; functions 1-7 only if multi-function. */
+/* Names of the devices a test looks for (virtio: transitional device ids). */
+static const struct {
+	uint32_t id;	/* device << 16 | vendor, as in config register 0 */
+	const char *name;
+} known[] = {
+	{ 0x10001af4, "virtio-net" },
+	{ 0x10011af4, "virtio-blk" },
+	{ 0x10051af4, "virtio-rng" },
+	{ 0x01001b36, "qxl-vga" },
+	{ 0x11111234, "vga" },
+	{ 0x10d38086, "e1000e" },
+	{ 0x29c08086, "q35 host bridge" },
+	{ 0x29188086, "ich9 lpc" },
+	{ 0x29228086, "ich9 ahci" },
+	{ 0x29308086, "ich9 smbus" },
+};
+
+static const char *name_of(uint32_t id)
+{
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (known[i].id == id)
+			return known[i].name;
+	}
+	return "";
+}
+
+/* Prints and counts the functions of one device; functions 1-7 only if multi-function. */
 static unsigned scan_device(unsigned dev)
 {
 	unsigned fn, nfn = 1, found = 0;
@@ -45,6 +71,8 @@ static unsigned scan_device(unsigned dev)
 			continue;
 		if (fn == 0 && (pci_read(0, dev, 0, REG_HEADER) >> 16) & HDR_MULTIFN)
 			nfn = 8;
+		say("pci 00:%02x.%u %04x:%04x class %04x %s", dev, fn, id & 0xffff,
+		    id >> 16, pci_read(0, dev, fn, REG_CLASS) >> 16, name_of(id));
 		found++;
 	}
 	return found;

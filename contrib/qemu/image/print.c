@@ -4,7 +4,9 @@
 #include "boot.h"
 
 #define LINE_MAX	128
-#define PREFIX		"nvmm-boot: "
+#ifndef PREFIX
+#define PREFIX		"nvmm-boot: "	/* the flash firmware passes its own */
+#endif
 
 struct buf {
 	char *p;
@@ -75,7 +77,7 @@ static void format(struct buf *b, const char *fmt, va_list ap)
 	}
 }
 
-/* One serial_write per line, so lines from the two CPUs never interleave. */
+/* One write per line and device, so lines from the two CPUs never interleave. */
 static void emit(const char *tag, const char *fmt, va_list ap)
 {
 	char line[LINE_MAX];
@@ -88,6 +90,7 @@ static void emit(const char *tag, const char *fmt, va_list ap)
 	if (line[b.len - 1] != '\n')
 		line[b.len++] = '\n';	/* truncated: still end the line */
 	serial_write(line, b.len);
+	vga_write(line, b.len);
 }
 
 void say(const char *fmt, ...)
