@@ -534,6 +534,67 @@ op_translate(void)
 	}
 }
 
+/* A size for the dirty calls: mostly a few pages, at times 0, unaligned, huge. */
+static size_t
+pick_dirty_size(void)
+{
+	switch (fz_below(&w.in, 8)) {
+	case 5:
+		return 0;
+	case 6:
+		return fz_u16(&w.in) | 1;
+	case 7:
+		return (size_t)fz_u64(&w.in) & ~(PAGE - 1);
+	default:
+		return (1 + fz_below(&w.in, 300)) * PAGE;
+	}
+}
+
+/*
+ * The dirty-page tracking extension: start, stop, fetch (with or without
+ * clearing, bitmaps of any size up to the buffer, NULL) and clear. A
+ * fetch sets no bit past the range's pages.
+ */
+static void
+op_dirty(void)
+{
+	struct nvmm_machine *mach = pick_mach();
+	gpaddr_t gpa = pick_gpa();
+	size_t size = pick_dirty_size();
+	uint64_t bits[5];
+	size_t bsize = fz_below(&w.in, sizeof(bits) + 1);
+	uint64_t *map = fz_u8(&w.in) == 0xFF ? NULL : bits;
+	int flags = fz_u8(&w.in) & 0x80 ? (int)fz_u32(&w.in) :
+	    (int)fz_below(&w.in, 2);
+	uint64_t npages = size / PAGE;
+	int r;
+
+	fz_bytes(&w.in, (uint8_t *)bits, sizeof(bits));
+	switch (fz_below(&w.in, 4)) {
+	case 0:
+		CHECK_CALL("gpa_dirty_start", nvmm_gpa_dirty_start(mach, gpa,
+		    size), EINVAL, ENOENT, EACCES, EALREADY, ENOTSUP, EPERM);
+		break;
+	case 1:
+		CHECK_CALL("gpa_dirty_stop", nvmm_gpa_dirty_stop(mach, gpa,
+		    size), EINVAL, ENOENT, ESRCH, ENOTSUP, EPERM);
+		break;
+	case 2:
+		r = nvmm_gpa_dirty_fetch(mach, gpa, size, map, bsize, flags);
+		fz_check_result("gpa_dirty_fetch", r, errno, FZ_ERRS(EINVAL,
+		    ENOENT, ESRCH, ENOBUFS, EFAULT, ENOMEM, ENOTSUP, EPERM));
+		if (r == 0 && npages % 64 != 0)
+			FZ_CHECK((bits[npages / 64] >> (npages % 64)) == 0,
+			    "gpa_dirty_fetch: a bit past the range");
+		break;
+	default:
+		CHECK_CALL("gpa_dirty_clear", nvmm_gpa_dirty_clear(mach, gpa,
+		    size, map, bsize), EINVAL, ENOENT, ESRCH, ENOBUFS, EFAULT,
+		    ENOMEM, ENOTSUP, EPERM);
+		break;
+	}
+}
+
 /* Guest code and data: bytes into the arena (pages not yet replaced). */
 static void
 op_poke(void)
@@ -559,7 +620,7 @@ static const op_fn ops[] = {
 	op_capability, op_init, op_vcpu_create, op_vcpu_destroy,
 	op_vcpu_configure, op_setstate, op_getstate, op_inject, op_run,
 	op_stop, op_assist, op_dump, op_hva_map, op_hva_unmap, op_gpa_map,
-	op_gpa_unmap, op_translate, op_poke,
+	op_gpa_unmap, op_translate, op_poke, op_dirty,
 };
 
 /* Fresh arena memory, with holes where the input wants them. */

@@ -87,6 +87,7 @@ struct nvmm_capability {
 	uint32_t comm_size;
 	uint32_t max_machines;
 	uint32_t max_vcpus;
+	uint32_t ext;		/* Linux only: NVMM_CAP_EXT_*, was padding */
 	uint64_t max_ram;
 	struct nvmm_cap_md arch;
 };
@@ -212,6 +213,28 @@ int nvmm_ctl(int, void *, size_t);
 
 int nvmm_vcpu_dump(struct nvmm_machine *, struct nvmm_vcpu *);
 
+/* ---- Extension: dirty-page tracking (Linux only, not in NVMM) -------------- */
+
+/*
+ * Outside NVMM's 24 functions: the pages of a guest-physical range the guest
+ * wrote since they were last cleared, one bit per page (bit n of word n/64:
+ * page gpa + n * page size). NVMM_EXT_DIRTY says at build time that the
+ * functions exist; NVMM_CAP_EXT_DIRTY in nvmm_capability()'s ext says at run
+ * time that this host can track (else they fail with ENOTSUP).
+ */
+#define NVMM_EXT_DIRTY		1
+#define NVMM_CAP_EXT_DIRTY	0x01
+
+/* nvmm_gpa_dirty_fetch(): clear the pages reported, as one step. */
+#define NVMM_DIRTY_CLEAR	0x01
+
+int nvmm_gpa_dirty_start(struct nvmm_machine *, gpaddr_t, size_t);
+int nvmm_gpa_dirty_stop(struct nvmm_machine *, gpaddr_t, size_t);
+int nvmm_gpa_dirty_fetch(struct nvmm_machine *, gpaddr_t, size_t, uint64_t *,
+    size_t, int);
+int nvmm_gpa_dirty_clear(struct nvmm_machine *, gpaddr_t, size_t,
+    const uint64_t *, size_t);
+
 /* ---- Layout checks (the NetBSD/DragonFly v3 layouts) ------------------------ */
 
 #ifdef __cplusplus
@@ -220,6 +243,8 @@ int nvmm_vcpu_dump(struct nvmm_machine *, struct nvmm_vcpu *);
 #define NVMM_ASSERT(e, m)	_Static_assert(e, m)
 #endif
 NVMM_ASSERT(sizeof(struct nvmm_capability) == 112, "capability layout");
+NVMM_ASSERT(offsetof(struct nvmm_capability, max_ram) == 24,
+    "capability layout");
 NVMM_ASSERT(offsetof(struct nvmm_comm_page, state) == 32, "comm layout");
 NVMM_ASSERT(offsetof(struct nvmm_comm_page, event) == 1048, "comm layout");
 NVMM_ASSERT(offsetof(struct nvmm_comm_page, stop) == 1064, "comm layout");

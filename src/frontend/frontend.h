@@ -75,6 +75,14 @@ int fe_gpa_unmap(const struct nvmm_machine *, uintptr_t, gpaddr_t, size_t);
 int fe_gpa_to_hva(const struct nvmm_machine *, gpaddr_t, uintptr_t *,
     nvmm_prot_t *);
 
+/* Dirty-page tracking: the Linux extension (dirty.c). */
+int fe_gpa_dirty_start(const struct nvmm_machine *, gpaddr_t, size_t);
+int fe_gpa_dirty_stop(const struct nvmm_machine *, gpaddr_t, size_t);
+int fe_gpa_dirty_fetch(const struct nvmm_machine *, gpaddr_t, size_t,
+    uint64_t *, size_t, int);
+int fe_gpa_dirty_clear(const struct nvmm_machine *, gpaddr_t, size_t,
+    const uint64_t *, size_t);
+
 /* Lookup for the page walker and the backend: the area holding gpa, or NULL. */
 const struct fe_area *fe_area_find(const struct fe_machine *, gpaddr_t);
 

@@ -40,6 +40,7 @@ struct fe_area {
 	nvmm_prot_t prot;
 	uint32_t slot;
 	uint32_t nslots;
+	bool dirty;		/* writes are logged (nvmm_gpa_dirty_start) */
 };
 
 /*
@@ -116,7 +117,7 @@ struct nvmm_impl {
 
 	/* Whether this backend can run here: 0, or an errno (ENXIO, EACCES). */
 	int (*ident)(void);
-	/* Fill cap->arch. */
+	/* Fill cap->arch, and cap->ext with the extensions it has. */
 	void (*capability)(struct nvmm_capability *);
 
 	/* Configuration ops: count and argument size of each MD op. */
@@ -165,6 +166,20 @@ struct nvmm_impl {
 	uint64_t slot_size;
 	int (*gpa_map)(struct fe_machine *, const struct fe_area *);
 	int (*gpa_unmap)(struct fe_machine *, const struct fe_area *);
+
+	/*
+	 * Dirty-page tracking (NULL when the backend has none). Bitmaps
+	 * hold one bit per page of the area (bit n: page a->gpa + n pages).
+	 * dirty_log turns the log of writes on or off as a->dirty says;
+	 * dirty_fetch ORs the pages written since they were last cleared
+	 * into bits, leaving them logged; dirty_clear forgets the pages
+	 * whose bits are set and logs their next write again.
+	 */
+	int (*gpa_dirty_log)(struct fe_machine *, const struct fe_area *);
+	int (*gpa_dirty_fetch)(struct fe_machine *, const struct fe_area *,
+	    uint64_t *bits);
+	int (*gpa_dirty_clear)(struct fe_machine *, const struct fe_area *,
+	    const uint64_t *bits);
 };
 
 /* The backends, probed in this order (NVMM: SVM first, then VMX). */

@@ -42,7 +42,7 @@ main(void)
 	uint64_t xcr0;
 
 	t_require_nvmm();
-	t_plan(15);
+	t_plan(16);
 
 	memset(&cap, 0xA5, sizeof(cap));
 	t_ok(nvmm_capability(&cap) == 0, "nvmm_capability");
@@ -69,5 +69,9 @@ main(void)
 	for (size_t i = 0; i < 6; i++)
 		rsvd_zero &= (cap.arch.rsvd[i] == 0);
 	t_ok(rsvd_zero, "reserved words are zero");
+	/* The Linux extensions: t_dirty checks what the bit promises. */
+	t_eq_u64(cap.ext & ~(uint32_t)NVMM_CAP_EXT_DIRTY, 0,
+	    "ext: no bit but NVMM_CAP_EXT_DIRTY (%s here)",
+	    (cap.ext & NVMM_CAP_EXT_DIRTY) ? "set" : "clear");
 	return t_done();
 }

@@ -1,7 +1,8 @@
 /*
- * The shared library exports exactly NVMM's 24 functions: the dynamic
- * symbol table of libnvmm.so.0 (nm -D --defined-only, path in argv[1])
- * holds them and nothing else, and dlsym() finds them but no internal one.
+ * The shared library exports exactly NVMM's 24 functions and the 4 of the
+ * dirty-page tracking extension (NVMM_EXT_DIRTY): the dynamic symbol table
+ * of libnvmm.so.0 (nm -D --defined-only, path in argv[1]) holds them and
+ * nothing else, and dlsym() finds them but no internal one.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -19,14 +20,20 @@ static const char *const api[] = {
 	"nvmm_vcpu_configure", "nvmm_vcpu_create", "nvmm_vcpu_destroy",
 	"nvmm_vcpu_dump", "nvmm_vcpu_getstate", "nvmm_vcpu_inject",
 	"nvmm_vcpu_run", "nvmm_vcpu_setstate", "nvmm_vcpu_stop",
+	/* The extension, after NVMM's 24 (see NAPI_NVMM). */
+	"nvmm_gpa_dirty_clear", "nvmm_gpa_dirty_fetch", "nvmm_gpa_dirty_start",
+	"nvmm_gpa_dirty_stop",
 };
-#define NAPI	(sizeof(api) / sizeof(api[0]))
+#define NAPI		(sizeof(api) / sizeof(api[0]))
+#define NAPI_NVMM	24
+_Static_assert(NAPI == NAPI_NVMM + 4, "NVMM's 24 and the extension's 4");
 
 /* Internal names of every layer: none may be reachable. */
 static const char *const internal[] = {
 	"lib_result", "fe_init", "fe_impl", "fe_machine_get", "fe_hva_map",
 	"reg_acquire", "reg_lookup", "kvmx86_host", "kvmx86_vcpu_run",
 	"kvmx86_reset_state", "nvmm_x86_svm", "nvmm_x86_vmx", "x86_walk",
+	"fe_gpa_dirty_fetch", "kvmx86_dirty_fetch",
 };
 
 static bool
@@ -44,7 +51,7 @@ static void
 check_nm(const char *lib)
 {
 	char cmd[4096], line[512], name[256], type;
-	unsigned int found = 0, extra = 0;
+	unsigned int found = 0, found_nvmm = 0, extra = 0;
 	FILE *nm;
 
 	snprintf(cmd, sizeof(cmd), "nm -D --defined-only '%s'", lib);
@@ -58,13 +65,15 @@ check_nm(const char *lib)
 			continue;	/* the version node, NVMM_0 */
 		if (is_api(name) && (type == 'T' || type == 'W')) {
 			found++;
+			found_nvmm += strncmp(name, "nvmm_gpa_dirty_", 15) != 0;
 		} else {
 			extra++;
 			t_diag("  unexpected export: %c %s", type, name);
 		}
 	}
 	t_ok(pclose(nm) == 0, "nm -D ran");
-	t_eq_u64(found, NAPI, "nm: the 24 API functions are exported");
+	t_eq_u64(found_nvmm, NAPI_NVMM, "nm: NVMM's 24 functions are exported");
+	t_eq_u64(found, NAPI, "nm: and the 4 of the dirty extension");
 	t_eq_u64(extra, 0, "nm: nothing else is exported");
 }
 
@@ -88,9 +97,10 @@ check_dlsym(const char *lib)
 			t_diag("  dlsym %s: found", internal[i]);
 		}
 	}
-	t_eq_u64(found, NAPI, "dlsym finds the 24 API functions");
+	t_eq_u64(found, NAPI, "dlsym finds the 24 + 4 API functions");
 	t_eq_u64(leaked, 0, "dlsym finds no internal symbol");
-	t_ok(dlvsym(h, "nvmm_vcpu_run", "NVMM_0") != NULL,
+	t_ok(dlvsym(h, "nvmm_vcpu_run", "NVMM_0") != NULL &&
+	    dlvsym(h, "nvmm_gpa_dirty_fetch", "NVMM_0") != NULL,
 	    "the API is versioned NVMM_0");
 	dlclose(h);
 }
@@ -100,7 +110,7 @@ main(int argc, char **argv)
 {
 	if (argc != 2)
 		t_bail("usage: %s path/to/libnvmm.so.0", argv[0]);
-	t_plan(6);
+	t_plan(7);
 	check_nm(argv[1]);
 	check_dlsym(argv[1]);
 	return t_done();

@@ -140,6 +140,39 @@ c_gpa_unmap(struct nvmm_machine *m, struct nvmm_vcpu *v)
 	return nvmm_gpa_unmap(m, hva, 0, 4096);
 }
 
+/* The dirty-page tracking extension takes the same machine handles. */
+static int
+c_dirty_start(struct nvmm_machine *m, struct nvmm_vcpu *v)
+{
+	(void)v;
+	return nvmm_gpa_dirty_start(m, 0, 4096);
+}
+
+static int
+c_dirty_stop(struct nvmm_machine *m, struct nvmm_vcpu *v)
+{
+	(void)v;
+	return nvmm_gpa_dirty_stop(m, 0, 4096);
+}
+
+static int
+c_dirty_fetch(struct nvmm_machine *m, struct nvmm_vcpu *v)
+{
+	uint64_t bits;
+
+	(void)v;
+	return nvmm_gpa_dirty_fetch(m, 0, 4096, &bits, sizeof(bits), 0);
+}
+
+static int
+c_dirty_clear(struct nvmm_machine *m, struct nvmm_vcpu *v)
+{
+	uint64_t bits = 1;
+
+	(void)v;
+	return nvmm_gpa_dirty_clear(m, 0, 4096, &bits, sizeof(bits));
+}
+
 static int
 c_dump(struct nvmm_machine *m, struct nvmm_vcpu *v)
 {
@@ -170,6 +203,10 @@ static const struct call calls[] = {
 	{ "nvmm_hva_unmap", c_hva_unmap, false },
 	{ "nvmm_gpa_map", c_gpa_map, false },
 	{ "nvmm_gpa_unmap", c_gpa_unmap, false },
+	{ "nvmm_gpa_dirty_start", c_dirty_start, false },
+	{ "nvmm_gpa_dirty_stop", c_dirty_stop, false },
+	{ "nvmm_gpa_dirty_fetch", c_dirty_fetch, false },
+	{ "nvmm_gpa_dirty_clear", c_dirty_clear, false },
 	{ "nvmm_vcpu_dump", c_dump, true },
 	{ "nvmm_machine_destroy", c_machine_destroy, false },
 };

@@ -111,6 +111,7 @@ host_probe(void)
 	host_fpu();
 	if (kvmx86_cpuid_probe() != 0 || kvmx86_kick_setup() != 0)
 		goto unusable;
+	kvmx86_dirty_probe();
 	return 0;
 unusable:
 	close(fd);
@@ -155,6 +156,8 @@ kvmx86_capability(struct nvmm_capability *cap)
 	cap->arch.xcr0_mask = kvmx86_host.xcr0_mask;
 	cap->arch.mxcsr_mask = kvmx86_host.mxcsr_mask;
 	cap->arch.conf_cpuid_maxops = KVMX86_CPUID_MAXOPS;
+	if (kvmx86_host.dirty)
+		cap->ext |= NVMM_CAP_EXT_DIRTY;
 }
 
 /* ---- Descriptors ---------------------------------------------------------------- */
@@ -218,6 +221,8 @@ kvmx86_machine_create(struct fe_machine *m)
 	error = kvmx86_msr_setup(mach->vm_fd);
 	if (error == 0)
 		error = kvmx86_cpuid_vm_setup(mach->vm_fd);
+	if (error == 0)
+		error = kvmx86_dirty_vm_setup(mach->vm_fd);
 	/* Intel: real mode needs a TSS KVM places in guest memory. */
 	if (error == 0 && kvmx86_host.intel &&
 	    ioctl(mach->vm_fd, KVM_SET_TSS_ADDR, VMX_TSS_ADDR) == -1)
@@ -412,6 +417,9 @@ kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
 	.slot_size = KVMX86_SLOT_SIZE,					\
 	.gpa_map = kvmx86_gpa_map,					\
 	.gpa_unmap = kvmx86_gpa_unmap,					\
+	.gpa_dirty_log = kvmx86_dirty_log,				\
+	.gpa_dirty_fetch = kvmx86_dirty_fetch,				\
+	.gpa_dirty_clear = kvmx86_dirty_clear,				\
 }
 
 const struct nvmm_impl nvmm_x86_svm = KVMX86_IMPL("x86-svm", kvmx86_ident_svm);

@@ -29,6 +29,7 @@ struct kvmx86_host {
 	struct kvm_cpuid2 *supported;	/* KVM_GET_SUPPORTED_CPUID */
 	int kick_signal;
 	uint32_t nr_slots;	/* KVM_CAP_NR_MEMSLOTS */
+	bool dirty;		/* manual-protect dirty log (dirty.c) */
 };
 extern struct kvmx86_host kvmx86_host;
 
@@ -64,7 +65,8 @@ kvmx86_area_slot(const struct fe_area *a, uint32_t i)
 	return (struct kvm_userspace_memory_region){
 		.slot = a->slot + i,
 		/* Without PROT_WRITE, guest writes exit as MEMORY. */
-		.flags = (a->prot & NVMM_PROT_WRITE) ? 0 : KVM_MEM_READONLY,
+		.flags = ((a->prot & NVMM_PROT_WRITE) ? 0 : KVM_MEM_READONLY) |
+		    (a->dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0),
 		.guest_phys_addr = a->gpa + ofs,
 		.memory_size = left < KVMX86_SLOT_SIZE ? left : KVMX86_SLOT_SIZE,
 		.userspace_addr = a->hva + ofs,
@@ -299,6 +301,15 @@ int kvmx86_cpuid_leaf(struct fe_vcpu *, uint32_t leaf, uint32_t index,
 
 /* msr.c */
 int kvmx86_msr_setup(int vm_fd);
+
+/* dirty.c: the dirty-page tracking extension over KVM's dirty log. */
+void kvmx86_dirty_probe(void);
+int kvmx86_dirty_vm_setup(int vm_fd);
+int kvmx86_dirty_log(struct fe_machine *, const struct fe_area *);
+int kvmx86_dirty_fetch(struct fe_machine *, const struct fe_area *,
+    uint64_t *bits);
+int kvmx86_dirty_clear(struct fe_machine *, const struct fe_area *,
+    const uint64_t *bits);
 int kvmx86_msr_vcpu_setup(struct kvmx86_vcpu *);
 bool kvmx86_msr_local(struct kvmx86_vcpu *);
 
