@@ -213,7 +213,7 @@ int nvmm_ctl(int, void *, size_t);
 
 int nvmm_vcpu_dump(struct nvmm_machine *, struct nvmm_vcpu *);
 
-/* ---- Extension: dirty-page tracking (Linux only, not in NVMM) -------------- */
+/* ---- Linux extensions (not in NVMM) ------------------------------------------ */
 
 /*
  * Outside NVMM's 24 functions: the pages of a guest-physical range the guest
@@ -224,6 +224,14 @@ int nvmm_vcpu_dump(struct nvmm_machine *, struct nvmm_vcpu *);
  */
 #define NVMM_EXT_DIRTY		1
 #define NVMM_CAP_EXT_DIRTY	0x01
+
+/*
+ * The events in flight and NMI blocking in NVMM_X64_STATE_INTR's reserved
+ * bits (struct nvmm_x64_state_intr); NVMM_CAP_EXT_EVENTS says they are
+ * read and installed.
+ */
+#define NVMM_EXT_EVENTS		1
+#define NVMM_CAP_EXT_EVENTS	0x02
 
 /* nvmm_gpa_dirty_fetch(): clear the pages reported, as one step. */
 #define NVMM_DIRTY_CLEAR	0x01

@@ -242,7 +242,22 @@ struct nvmm_x64_state_intr {
 	uint64_t int_window_exiting:1;
 	uint64_t nmi_window_exiting:1;
 	uint64_t evt_pending:1;
-	uint64_t rsvd:60;
+	/*
+	 * Linux extension (NVMM_EXT_EVENTS), in bits NVMM reserves: the
+	 * events evt_pending stands for and NMI blocking, read and written
+	 * with the class, so that a saved vCPU resumes exactly (snapshots,
+	 * migration). Zero in a state NVMM programs build: nothing pending.
+	 */
+	uint64_t nmi_masked:1;		/* NMIs blocked until an IRET */
+	uint64_t nmi_pending:1;		/* an NMI waits for delivery */
+	uint64_t nmi_injected:1;	/* an NMI is being delivered */
+	uint64_t intr_injected:1;	/* interrupt intr_vector is ... */
+	uint64_t intr_vector:8;
+	uint64_t excp_injected:1;	/* exception excp_vector is ... */
+	uint64_t excp_has_error:1;	/* ... with error code excp_error */
+	uint64_t excp_vector:8;
+	uint64_t rsvd:6;
+	uint64_t excp_error:32;
 };
 
 /* The legacy FXSAVE image. */

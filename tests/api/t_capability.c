@@ -69,9 +69,9 @@ main(void)
 	for (size_t i = 0; i < 6; i++)
 		rsvd_zero &= (cap.arch.rsvd[i] == 0);
 	t_ok(rsvd_zero, "reserved words are zero");
-	/* The Linux extensions: t_dirty checks what the bit promises. */
-	t_eq_u64(cap.ext & ~(uint32_t)NVMM_CAP_EXT_DIRTY, 0,
-	    "ext: no bit but NVMM_CAP_EXT_DIRTY (%s here)",
+	/* The Linux extensions: t_dirty, t_events check what the bits promise. */
+	t_eq_u64(cap.ext & ~(uint32_t)NVMM_CAP_EXT_DIRTY, NVMM_CAP_EXT_EVENTS,
+	    "ext: NVMM_CAP_EXT_EVENTS, and NVMM_CAP_EXT_DIRTY (%s here)",
 	    (cap.ext & NVMM_CAP_EXT_DIRTY) ? "set" : "clear");
 	return t_done();
 }

@@ -279,11 +279,78 @@ test_exitstate(void)
 	    "HALTED exit: exitstate filled");
 }
 
+/* ---- NVMM_EXT_EVENTS: events in flight move with the INTR state ---------- */
+
+/*
+ * What a snapshot or a migration does: read a stopped vCPU's INTR class and
+ * install it in a fresh vCPU, which resumes with the same events in flight
+ * and the same NMI blocking.
+ */
+static void
+test_saved_events(void)
+{
+	struct nvmm_vcpu first, second, third;
+	struct nvmm_x64_state_intr saved;
+
+	fresh_vm(x86_h_nmi);
+	first = vm.vcpu;
+	/* An interrupt injected, then a stop before the guest took it. */
+	x86_restart(&vm, gpa(x86_ev_hlt), 0x2 | IF);
+	x86_inject(&vm, NVMM_VCPU_EVENT_INTR, 0x40, 0);
+	T_CHECK(nvmm_vcpu_stop(&vm.vcpu));
+	t_eq_u64(x86_run_once(&vm), NVMM_VCPU_EXIT_STOPPED,
+	    "events: a stop before entry leaves the injected interrupt");
+	T_CHECK(nvmm_vcpu_getstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_INTR));
+	saved = vm.vcpu.state->intr;
+	t_ok(saved.evt_pending && saved.intr_injected &&
+	    saved.intr_vector == 0x40 && !saved.nmi_masked,
+	    "events: INTR shows it in flight (intr_injected, vector 0x40)");
+
+	x86_vcpu_add(&vm, 1, &second);
+	x86_restart(&vm, gpa(x86_ev_hlt), 0x2 | IF);
+	vm.vcpu.state->intr = saved;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_INTR));
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    reg(NVMM_X64_GPR_R12) == 0x40 &&
+	    reg(NVMM_X64_GPR_R14) == gpa(x86_ev_hlt),
+	    "events: installed in a fresh vCPU, the interrupt is delivered there");
+
+	vm.vcpu = first;
+	T_CHECK(nvmm_vcpu_getstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_INTR));
+	memset(&vm.vcpu.state->intr, 0, sizeof(vm.vcpu.state->intr));
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_INTR));
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    reg(NVMM_X64_GPR_R12) == 0,
+	    "events: an INTR state with none in flight drops it");
+
+	/* An NMI handler that has not returned: NMIs stay blocked. */
+	vm.vcpu = second;
+	x86_restart(&vm, gpa(x86_ev_hlt), 0x2 | IF);
+	x86_inject(&vm, NVMM_VCPU_EVENT_INTR, 2, 0);
+	(void)t_vm_run(&vm);
+	T_CHECK(nvmm_vcpu_getstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_INTR));
+	saved = vm.vcpu.state->intr;
+	t_ok(reg(NVMM_X64_GPR_R12) == 2 && saved.nmi_masked &&
+	    !saved.evt_pending, "events: inside the NMI handler, nmi_masked");
+
+	x86_vcpu_add(&vm, 2, &third);
+	x86_restart(&vm, gpa(x86_ev_hlt), 0x2 | IF);
+	vm.vcpu.state->intr = saved;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_INTR));
+	x86_inject(&vm, NVMM_VCPU_EVENT_INTR, 2, 0);
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    reg(NVMM_X64_GPR_R12) == 0,
+	    "events: NMI blocking installed in a fresh vCPU holds an NMI back");
+	T_CHECK(nvmm_vcpu_getstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_INTR));
+	t_ok(vm.vcpu.state->intr.nmi_pending && vm.vcpu.state->intr.evt_pending,
+	    "events: ... which waits as nmi_pending");
+}
+
 int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(4 + 3 + 1 + 1 + 2 * 6 + 6 + 10 + 2 + 3 + 2 + 3);
+	t_plan(4 + 3 + 1 + 1 + 2 * 6 + 6 + 10 + 2 + 3 + 2 + 3 + 7);
 
 	fresh_vm(x86_h_nmi);
 	test_delivery(NVMM_VCPU_EVENT_INTR, 0x40, 0, NO_ERROR, "INTR 0x40");
@@ -308,6 +375,7 @@ main(void)
 	test_nmi_window_blocked();
 	test_nmi_window_gap();
 	test_nmi_pending();
+	test_saved_events();
 
 	t_vm_destroy(&vm);
 	return t_done();

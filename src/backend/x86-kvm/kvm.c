@@ -156,6 +156,7 @@ kvmx86_capability(struct nvmm_capability *cap)
 	cap->arch.xcr0_mask = kvmx86_host.xcr0_mask;
 	cap->arch.mxcsr_mask = kvmx86_host.mxcsr_mask;
 	cap->arch.conf_cpuid_maxops = KVMX86_CPUID_MAXOPS;
+	cap->ext = NVMM_CAP_EXT_EVENTS;	/* state.c: intr_{from,to}_kvm */
 	if (kvmx86_host.dirty)
 		cap->ext |= NVMM_CAP_EXT_DIRTY;
 }

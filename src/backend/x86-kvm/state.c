@@ -381,18 +381,44 @@ intr_from_kvm(const struct kvmx86_vcpu *cpu, struct nvmm_x64_state_intr *intr)
 	intr->nmi_window_exiting = cpu->nmi_window;
 	intr->evt_pending = ev->exception.injected || ev->exception.pending ||
 	    ev->interrupt.injected || ev->nmi.injected || ev->nmi.pending;
+	/* NVMM_EXT_EVENTS: what evt_pending stands for. */
+	intr->nmi_masked = ev->nmi.masked != 0;
+	intr->nmi_pending = ev->nmi.pending != 0;
+	intr->nmi_injected = ev->nmi.injected != 0;
+	intr->intr_injected = ev->interrupt.injected != 0;
+	intr->intr_vector = ev->interrupt.nr;
+	intr->excp_injected = ev->exception.injected || ev->exception.pending;
+	intr->excp_has_error = ev->exception.has_error_code != 0;
+	intr->excp_vector = ev->exception.nr;
+	intr->excp_error = ev->exception.error_code;
 }
 
 static void
 intr_to_kvm(struct kvmx86_vcpu *cpu, const struct nvmm_x64_state_intr *intr)
 {
 	struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
+	/* KVM refuses these exception vectors: dropped, not installed. */
+	bool excp = intr->excp_injected && intr->excp_vector < 32 &&
+	    intr->excp_vector != 2;
 
 	ev->interrupt.shadow = intr->int_shadow ? KVM_X86_SHADOW_INT_MOV_SS : 0;
 	ev->flags |= KVM_VCPUEVENT_VALID_SHADOW;
 	cpu->int_window = intr->int_window_exiting;
 	cpu->nmi_window = intr->nmi_window_exiting;
-	/* evt_pending is read-only. */
+	/* evt_pending is read-only; NVMM_EXT_EVENTS's fields are not. */
+	ev->nmi.masked = intr->nmi_masked;
+	ev->nmi.pending = intr->nmi_pending;
+	ev->nmi.injected = intr->nmi_injected;
+	ev->flags |= KVM_VCPUEVENT_VALID_NMI_PENDING;
+	cpu->nmi_unsettled = intr->nmi_pending || intr->nmi_injected;
+	ev->interrupt.injected = intr->intr_injected;
+	ev->interrupt.nr = intr->intr_vector;
+	ev->interrupt.soft = 0;
+	ev->exception.injected = excp;
+	ev->exception.pending = 0;
+	ev->exception.nr = excp ? intr->excp_vector : 0;
+	ev->exception.has_error_code = excp && intr->excp_has_error;
+	ev->exception.error_code = excp ? intr->excp_error : 0;
 }
 
 /* ---- FPU: the legacy region of the XSAVE image is NVMM's FXSAVE area ---- */
