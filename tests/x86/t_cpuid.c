@@ -3,6 +3,7 @@
  * to vCPU ids, the vCPU count, the filtered features; and the emulator's
  * NVMM_VCPU_CONF_CPUID masks, their deletion and their errors.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <string.h>
 
@@ -128,32 +129,59 @@ reg_of(struct regs r, int reg)
 /*
  * Some hosts' KVM (PVM, on this project's CI machine) answers the feature
  * registers of leaves 1 and 7 from the host CPU whatever table it was
- * given: find out with a mask on a vCPU kept for that.
+ * given. Find out on a vCPU kept for that: delete, with a mask, bits that
+ * the host CPU has (its own CPUID says so) and that the default table
+ * passes on; a guest that still sees one of them sees the host's leaf.
+ * Only bits with no tie to a CR4 bit or an MSR are deleted, so that the
+ * masked vCPU still runs. Setting a bit would prove nothing on a host
+ * whose CPU has it already (SSBD in leaf 7 EDX, say).
  */
 static bool leaf_native[2];	/* leaf 1, leaf 7 */
+
+/* The bits of a leaf the host CPU has, among those the probe may delete. */
+static uint32_t
+probe_bits(uint32_t leaf)
+{
+	/* Leaf 1 EDX: FPU. Leaf 7 EBX: BMI1 BMI2 ERMS RDSEED ADX CLFLUSHOPT
+	 * CLWB SHA, instructions only, all in the default table. */
+	const uint32_t deletable = leaf == 1 ? BIT(0) : BIT(3) | BIT(8) |
+	    BIT(9) | BIT(18) | BIT(19) | BIT(23) | BIT(24) | BIT(29);
+	unsigned int a, b, c, d;
+
+	if (__get_cpuid_max(0, NULL) < leaf)
+		return 0;
+	__cpuid_count(leaf, 0, a, b, c, d);
+	(void)a;
+	(void)c;
+	return (leaf == 1 ? d : b) & deletable;
+}
 
 static void
 probe_native(struct nvmm_vcpu *probe)
 {
+	const uint32_t bits1 = probe_bits(1), bits7 = probe_bits(7);
 	const struct nvmm_vcpu_conf_cpuid del1 = {
-		.mask = 1, .leaf = 1, .u.mask.del.edx = BIT(0) /* FPU */,
+		.mask = 1, .leaf = 1, .u.mask.del.edx = bits1,
 	};
-	const struct nvmm_vcpu_conf_cpuid set7 = {
-		.mask = 1, .leaf = 7, .u.mask.set.edx = BIT(31) /* SSBD */,
+	const struct nvmm_vcpu_conf_cpuid del7 = {
+		.mask = 1, .leaf = 7, .u.mask.del.ebx = bits7,
 	};
 	struct nvmm_vcpu saved = vm.vcpu;
 
 	T_CHECK(conf_cpuid(probe, &del1));
-	T_CHECK(conf_cpuid(probe, &set7));
+	T_CHECK(conf_cpuid(probe, &del7));
 	vm.vcpu = *probe;
-	leaf_native[0] = (guest_cpuid(1, 0).edx & BIT(0)) != 0;
-	leaf_native[1] = (guest_cpuid(7, 0).edx & BIT(31)) == 0;
+	leaf_native[0] = (guest_cpuid(1, 0).edx & bits1) != 0;
+	leaf_native[1] = (guest_cpuid(7, 0).ebx & bits7) != 0;
 	vm.vcpu = saved;
 	for (int i = 0; i < 2; i++) {
 		if (leaf_native[i])
-			t_diag("this host shows the CPU's own leaf %d features",
-			    i ? 7 : 1);
+			t_diag("this host shows the CPU's own leaf %d features "
+			    "(bits deleted by a mask stay)", i ? 7 : 1);
 	}
+	if (bits7 == 0)
+		t_diag("the host CPU has none of the leaf 7 bits the probe "
+		    "deletes: the table is assumed to apply");
 }
 
 static bool
