@@ -4,6 +4,7 @@
  * emulator's answer (RAX/RDX and RIP = npc, an injected #GP, nothing, or
  * another RIP) is what the guest sees.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <string.h>
 
@@ -308,6 +309,22 @@ test_inkernel_gp(uint32_t msr, uint64_t val, const char *what)
 	    "wrmsr %s: #GP in the guest, no exit", what);
 }
 
+/*
+ * The lowest non-canonical address for an MSR (LSTAR): a CPU that has LA57
+ * checks WRMSR against 57 bits whatever CR4.LA57 says, and KVM (6.13 and
+ * later) follows the host CPU there, not the guest's CPUID, which hides
+ * LA57. NVMM passes LSTAR writes to the CPU too.
+ */
+static uint64_t
+msr_noncanonical(void)
+{
+	unsigned int a, b, c = 0, d;
+
+	if (__get_cpuid_max(0, NULL) >= 7)
+		__cpuid_count(7, 0, a, b, c, d);
+	return (c & 1u << 16) ? 1ULL << 56 : 1ULL << 47;
+}
+
 /* MSRs NVMM reads as 0 and whose writes it drops (per vendor). */
 static void
 test_ignored(uint32_t msr)
@@ -355,7 +372,7 @@ main(void)
 		test_inkernel(i);
 	test_inkernel_misc();
 	test_inkernel_gp(0x277, 0x0007040600070402ULL, "PAT with type 2");
-	test_inkernel_gp(0xC0000082, 0x0000800000000000ULL,
+	test_inkernel_gp(0xC0000082, msr_noncanonical(),
 	    "LSTAR non-canonical");
 	test_inkernel_gp(0xC0000080, 0xD01 | 1u << 3, "EFER reserved bit");
 	for (size_t i = 0; i < (intel ? 2u : 4u); i++)
