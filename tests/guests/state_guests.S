@@ -11,6 +11,10 @@
  *
  * state_xgetbv64 stores XCR0 where state_dump64 would.
  *
+ * state_fxprobe64 loads the FXSAVE image at FXPROBE with FXRSTOR64 and
+ * stores it back with FXSAVE64 at FXPROBE+0x200: what the guest's CPU
+ * keeps of it, with no state call in between.
+ *
  * state_halt64 halts over and over, adding RBX to RAX at each entry;
  * state_out64 writes a counter to port 0x80 over and over;
  * state_fsload64 loads FS behind the emulator's back and shows it.
@@ -18,6 +22,7 @@
 #include "guest.h"
 
 #define DUMP	0x20000
+#define FXPROBE	0x22000		/* FXPROBE_GPA of tests/state/state_util.h */
 
 /* Store EDX:EAX of rdmsr of MSR num at DUMP+off. */
 .macro STORE_MSR num, off
@@ -113,6 +118,12 @@ GUEST_BEGIN(state_xgetbv64)
 	mov	%edx, DUMP+0x16C
 	TEST_END
 GUEST_END(state_xgetbv64)
+
+GUEST_BEGIN(state_fxprobe64)
+	fxrstor64 FXPROBE
+	fxsave64 FXPROBE+0x200
+	TEST_END
+GUEST_END(state_fxprobe64)
 
 GUEST_BEGIN(state_halt64)
 1:	add	%rbx, %rax

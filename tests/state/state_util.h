@@ -15,6 +15,7 @@
 #define DUMP_GPA	0x20000
 #define DUMP_FPU	0x1000		/* offset of the FXSAVE image */
 #define DUMP_STACK	0x1FF00		/* RSP for state_dump64 */
+#define FXPROBE_GPA	0x22000		/* state_fxprobe64: image in, out +0x200 */
 
 /* What state_dump64 stores, at DUMP_GPA. */
 struct dump {

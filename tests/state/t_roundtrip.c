@@ -18,8 +18,10 @@
 
 T_GUEST(state_dump64);
 T_GUEST(state_xgetbv64);
+T_GUEST(state_fxprobe64);
 
 #define XGETBV_GPA	(T_CODE_BASE + 0x1000)
+#define FXPROBE_CODE	(T_CODE_BASE + 0x2000)
 
 #define TSC_SET		(1ULL << 40)
 #define TSC_SLACK	(1ULL << 37)	/* ~30 s at 5 GHz: generous */
@@ -29,6 +31,8 @@ static bool amd;
 /* The host TSC around the last run_dump(), and whether the guest saw it raw. */
 static uint64_t host_tsc0, host_tsc1;
 static bool tsc_raw;
+/* Whether the guest's own FXSAVE64 keeps all 64 bits of FIP and FDP. */
+static bool fx_pointers64;
 
 /* ---- The distinctive state ----------------------------------------------------- */
 
@@ -193,7 +197,7 @@ guest_saw(struct t_vm *vm, const struct nvmm_x64_state *s)
 	const struct dump *d = dump_of(vm);
 	const struct nvmm_x64_state_seg *sg = s->segs;
 	const uint64_t *m = s->msrs;
-	struct nvmm_x64_state_fpu want;
+	struct nvmm_x64_state_fpu want, got;
 	unsigned int bad = 0;
 
 	for (int i = 0; i < 16; i++)
@@ -251,10 +255,56 @@ guest_saw(struct t_vm *vm, const struct nvmm_x64_state *s)
 		    "the guest's TSC counts from the value set (0x%llx)",
 		    (unsigned long long)d->tsc);
 
+	/* Everything, FIP and FDP up to bit 31; their upper halves below. */
 	bad = 0;
 	want = s->fpu;
-	cmp_fpu(&bad, dump_fpu(vm), &want, !amd);
+	got = *dump_fpu(vm);
+	want.fx_ip.fa_64 &= 0xFFFFFFFF;
+	want.fx_dp.fa_64 &= 0xFFFFFFFF;
+	got.fx_ip.fa_64 &= 0xFFFFFFFF;
+	got.fx_dp.fa_64 &= 0xFFFFFFFF;
+	cmp_fpu(&bad, &got, &want, !amd);
 	t_ok(bad == 0, "the guest sees the FPU state (FXSAVE)");
+	if (amd) {
+		t_skip("FIP and FDP: AMD saves them only with an x87 "
+		    "exception pending");
+	} else if (!fx_pointers64) {
+		t_skip("FIP and FDP above bit 31: this host's KVM loses them "
+		    "in the guest's own FXRSTOR64/FXSAVE64 (probed)");
+	} else {
+		bad = 0;
+		cmp_u64(&bad, "fx_ip", dump_fpu(vm)->fx_ip.fa_64,
+		    s->fpu.fx_ip.fa_64);
+		cmp_u64(&bad, "fx_dp", dump_fpu(vm)->fx_dp.fa_64,
+		    s->fpu.fx_dp.fa_64);
+		t_ok(bad == 0, "the guest sees FIP and FDP in full (FXSAVE64)");
+	}
+}
+
+/*
+ * Whether FIP and FDP keep their upper halves through the guest's own
+ * FXRSTOR64 and FXSAVE64, with no state call in between. Under PVM they
+ * do not: those instructions at CPL0 reach KVM's instruction emulator,
+ * which saves with a 32-bit FXSAVE (raw KVM loses the same bits).
+ */
+static bool
+probe_fx_pointers64(struct t_vm *vm)
+{
+	struct nvmm_x64_state_fpu *in, *out;
+
+	in = (struct nvmm_x64_state_fpu *)(vm->ram + FXPROBE_GPA);
+	out = in + 1;
+	set_fpu(in);
+	memset(out, 0, sizeof(*out));
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RIP, FXPROBE_CODE);
+	if (t_vm_run(vm) != NVMM_VCPU_EXIT_RDMSR) {
+		t_diag("the FXSAVE64 probe did not run (exit 0x%llx): FIP and "
+		    "FDP are checked in full", (unsigned long long)
+		    vm->vcpu.exit->reason);
+		return true;
+	}
+	return out->fx_ip.fa_64 == in->fx_ip.fa_64 &&
+	    out->fx_dp.fa_64 == in->fx_dp.fa_64;
 }
 
 /* XCR0 as the guest reads it, when this host's KVM can run XGETBV. */
@@ -448,7 +498,7 @@ main(void)
 	struct t_vm vm;
 
 	t_require_nvmm();
-	t_plan(7 + 8 + 1 + 10 + 3 + 1);
+	t_plan(8 + 8 + 1 + 10 + 3 + 1);
 	T_CHECK(nvmm_capability(&cap));
 	/* AMD saves FIP/FDP/FOP only with an x87 exception pending. */
 	amd = host_is_amd();
@@ -456,7 +506,10 @@ main(void)
 	t_vm_create(&vm, 0);
 	t_vm_load(&vm, T_CODE_BASE, state_dump64_begin, state_dump64_end);
 	t_vm_load(&vm, XGETBV_GPA, state_xgetbv64_begin, state_xgetbv64_end);
+	t_vm_load(&vm, FXPROBE_CODE, state_fxprobe64_begin,
+	    state_fxprobe64_end);
 	t_vm_long_mode(&vm, T_CODE_BASE, DUMP_STACK);
+	fx_pointers64 = probe_fx_pointers64(&vm);
 	distinctive_state(&vm, &s);
 	run_dump(&vm, &s, NVMM_X64_STATE_ALL);
 	guest_saw(&vm, &s);
