@@ -76,7 +76,11 @@ void timer_check_lapic(void);
 /* ---- rtc.c, smp.c, pci.c ---- */
 void rtc_report(void);
 void smp_start_ap(bool park_spinning);
+extern void (*volatile ap_job)(void);	/* a parked, spinning AP runs it */
 uint32_t pci_read(unsigned bus, unsigned dev, unsigned fn, unsigned reg);
 void pci_report(void);
+
+/* ---- writer.c ---- */
+void writer_run(bool smp, bool fb) __attribute__((noreturn));
 
 #endif

@@ -38,7 +38,8 @@ static bool has_option(const struct mb_info *mbi, const char *word)
  * Called from entry.S; every failing check ends in fail(), which powers off.
  * Options (words on the loader's command line): "vga" also prints on the VGA
  * text console; "stay" halts after PASS instead of powering off, so that a
- * test can look at the running VM.
+ * test can look at the running VM; "writer" (with "smp": on both CPUs,
+ * with "fb": on the std VGA's framebuffer too) runs writer.c for good.
  */
 void kmain(uint32_t magic, const struct mb_info *mbi)
 {
@@ -55,6 +56,8 @@ void kmain(uint32_t magic, const struct mb_info *mbi)
 	pic_disable();
 	lapic_init();
 	timer_check_pit();	/* from here on, waits are bounded in 1 ms ticks */
+	if (has_option(mbi, "writer"))	/* snapshots and migration: never returns */
+		writer_run(has_option(mbi, "smp"), has_option(mbi, "fb"));
 	rtc_report();
 	timer_check_lapic();
 	smp_start_ap(has_option(mbi, "ap=spin"));

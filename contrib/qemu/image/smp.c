@@ -19,6 +19,7 @@ static uint8_t bsp_apic_id;
 static bool ap_spins;
 static volatile uint32_t ap_up;
 static volatile uint32_t ipis;
+void (*volatile ap_job)(void);
 
 /* ---- AP side ---- */
 
@@ -38,6 +39,8 @@ void ap_main(void)
 	 * to tell a hypervisor's HLT handling apart from the rest when a run hangs.
 	 */
 	for (;;) {
+		if (ap_spins && ap_job)
+			ap_job();
 		if (ap_spins)
 			cpu_relax();
 		else
