@@ -43,6 +43,16 @@ int fe_vcpu_comm(const struct nvmm_machine *, const struct nvmm_vcpu *,
  */
 int fe_vcpu_getstate(const struct nvmm_machine *, const struct nvmm_vcpu *,
     uint64_t wanted);
+/*
+ * Commit *vcpu->event, from any thread or a signal handler: a run under
+ * way ends soon (NONE), and the next guest entry injects it.
+ */
+int fe_vcpu_inject(const struct nvmm_machine *, const struct nvmm_vcpu *);
+/*
+ * For the run, under the vCPU's lock: take the event posted since the
+ * last take into v->event (v->event_commit), unless a post is under way.
+ */
+void fe_event_take(struct fe_vcpu *);
 int fe_vcpu_run(const struct nvmm_machine *, const struct nvmm_vcpu *);
 /* Async-signal-safe: no lock, no allocation. */
 int fe_vcpu_stop(const struct nvmm_vcpu *);

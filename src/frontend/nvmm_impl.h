@@ -60,16 +60,48 @@ struct fe_stop_cell {
 	atomic_uint stoppers;			/* nvmm_vcpu_stop() under way */
 };
 
+/*
+ * Events committed by nvmm_vcpu_inject(), from any thread or signal
+ * handler: the call copies vcpu->event here. A sequence lock, since a
+ * signal handler can take no lock: seq is odd while a copy is written,
+ * and moves on with every copy, so the run sees a new one by seq alone.
+ */
+struct fe_event_box {
+	atomic_uint seq;
+	_Atomic unsigned int type;
+	_Atomic uint8_t vector;
+	_Atomic uint64_t error;
+};
+
 struct fe_vcpu {
-	/* vcpu->state and vcpu->event point into it; its stop is unused. */
+	/*
+	 * vcpu->state and vcpu->event point into it; its stop and
+	 * event_commit are unused (the stop cell, the event box).
+	 */
 	struct nvmm_comm_page comm;
 	struct fe_stop_cell *cell;	/* the stop word: vcpu->stop */
+
+	struct fe_event_box box;	/* posted by nvmm_vcpu_inject() */
+	unsigned int box_taken;		/* box.seq the run last took */
+	/* The event the next guest entry injects (the run's, under lock). */
+	bool event_commit;
+	struct nvmm_vcpu_event event;
 
 	nvmm_cpuid_t cpuid;
 	struct fe_mutex lock;		/* serialises run/getstate/assists */
 	struct nvmm_vcpu_exit exit;	/* handed out as vcpu->exit */
 	void *cpudata;			/* backend */
 };
+
+/*
+ * Whether an event was posted since the run last took one: one load, at
+ * every guest entry (after the vCPU shows as running: see run.c).
+ */
+static inline bool
+fe_event_posted(const struct fe_vcpu *v)
+{
+	return atomic_load(&v->box.seq) != v->box_taken;
+}
 
 struct fe_machine {
 	nvmm_machid_t machid;
@@ -145,12 +177,16 @@ struct nvmm_impl {
 	/* Copy the classes in comm->state_wanted into comm->state. */
 	int (*vcpu_getstate)(struct fe_vcpu *);
 	/*
-	 * Install comm->state_commit, inject a committed event (EINVAL if
-	 * invalid), run until an exit the emulator must see, fill *exit.
+	 * Install comm->state_commit, inject the vCPU's event if committed
+	 * (EINVAL if invalid), run until an exit the emulator must see, fill
+	 * *exit. An event posted meanwhile ends the run soon, as NONE.
 	 */
 	int (*vcpu_run)(struct fe_machine *, struct fe_vcpu *,
 	    struct nvmm_vcpu_exit *);
-	/* Force the vCPU out of guest mode soon. Async-signal-safe. */
+	/*
+	 * Force the vCPU out of guest mode soon, if it is there (a stop or
+	 * a posted event). Async-signal-safe.
+	 */
 	void (*vcpu_kick)(struct fe_vcpu *);
 
 	/* The access behind the last IO / MEMORY exit, and its completion. */

@@ -1,9 +1,10 @@
 /*
  * MI frontend: the entry points that work on one live vCPU, once
- * fe_vcpu_get looked its handles up: configuration, CPUID, state, run,
- * stop, and the accesses the assists serve.
+ * fe_vcpu_get looked its handles up: configuration, CPUID, events, state,
+ * run, stop, and the accesses the assists serve.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "frontend.h"
 #include "machine.h"
@@ -48,6 +49,76 @@ fe_vcpu_cpuid(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	error = fe_impl->vcpu_cpuid(v, leaf, index, regs);
 	fe_vcpu_put(m, v, true);
 	return error;
+}
+
+/* ---- Events from any thread ---------------------------------------------------------- */
+
+/*
+ * NVMM's kernel reads the comm page's event at each guest entry and comes
+ * back to user space at host scheduling points, so an event committed by
+ * another thread goes in soon, even while the guest spins. Here the run
+ * sits in KVM_RUN, so nvmm_vcpu_inject() copies the event into the box
+ * and kicks the vCPU as a stop does, without the stop word: the run ends
+ * as NONE, and the next one injects the event. The copy is written with
+ * plain atomic stores (signal handlers inject too); the run checks the
+ * box with one load at each run and each guest entry, where it takes an
+ * event posted while it started (run.c).
+ */
+static void
+fe_event_post(struct fe_event_box *b, const struct nvmm_vcpu_event *ev)
+{
+	atomic_fetch_add_explicit(&b->seq, 1, memory_order_relaxed);	/* odd */
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&b->type, ev->type, memory_order_relaxed);
+	atomic_store_explicit(&b->vector, ev->vector, memory_order_relaxed);
+	atomic_store_explicit(&b->error, ev->u.excp.error,
+	    memory_order_relaxed);
+	/* Even again; ordered before the kick's look at the run (run.c). */
+	atomic_fetch_add(&b->seq, 1);
+}
+
+/*
+ * With the vCPU's lock: the posted event becomes the one the next entry
+ * injects, replacing one not yet injected (NVMM has one event slot). A
+ * copy being written is left where it is, rather than wait here for
+ * another thread: its post kicks the run when it is done.
+ */
+void
+fe_event_take(struct fe_vcpu *v)
+{
+	struct fe_event_box *b = &v->box;
+	struct nvmm_vcpu_event ev;
+	unsigned int seq;
+
+	memset(&ev, 0, sizeof(ev));
+	seq = atomic_load_explicit(&b->seq, memory_order_acquire);
+	ev.type = atomic_load_explicit(&b->type, memory_order_relaxed);
+	ev.vector = atomic_load_explicit(&b->vector, memory_order_relaxed);
+	ev.u.excp.error = atomic_load_explicit(&b->error,
+	    memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	if ((seq & 1) != 0 ||
+	    seq != atomic_load_explicit(&b->seq, memory_order_relaxed))
+		return;
+	v->box_taken = seq;
+	v->event = ev;
+	v->event_commit = true;
+}
+
+int
+fe_vcpu_inject(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+{
+	struct fe_machine *m;
+	struct fe_vcpu *v;
+	int error;
+
+	/* No vCPU lock: the run holds it, and signal handlers come here. */
+	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+		return error;
+	fe_event_post(&v->box, &v->comm.event);
+	fe_impl->vcpu_kick(v);
+	fe_vcpu_put(m, v, false);
+	return 0;
 }
 
 /* ---- State, run, stop ------------------------------------------------------------------- */
@@ -100,6 +171,8 @@ fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 
 	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
 		return error;
+	if (fe_event_posted(v))
+		fe_event_take(v);
 	error = fe_impl->vcpu_run(m, v, &v->exit);
 	/* As NetBSD: a stop request lasts until the run returns. */
 	__atomic_store_n(&v->cell->stop, 0, __ATOMIC_SEQ_CST);

@@ -1,8 +1,9 @@
 /*
  * libnvmm: the API entry points that manage machines, vCPUs, state and
  * memory, and the comm-page protocol of NVMM (spec section 1.3):
- * setstate and inject only mark bits, getstate fetches only what is not
- * cached, the run installs what was committed.
+ * setstate and inject only mark what the run installs (inject also kicks
+ * a run under way in another thread), getstate fetches only what is not
+ * cached.
  */
 #include <errno.h>
 #include <string.h>
@@ -135,14 +136,8 @@ nvmm_vcpu_getstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
 NVMM_EXPORT int
 nvmm_vcpu_inject(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
-	struct nvmm_comm_page *comm;
-	int error;
-
-	if ((error = fe_vcpu_comm(mach, vcpu, &comm)) != 0)
-		return lib_result(error);
-	/* Validated by the next run, as NVMM does. */
-	comm->event_commit = true;
-	return 0;
+	/* Validated by the next run, as NVMM does; any thread may call. */
+	return lib_result(fe_vcpu_inject(mach, vcpu));
 }
 
 /* ---- Running ------------------------------------------------------------------------- */

@@ -6,7 +6,8 @@
  * then halts, so that delivery shows as one HALTED exit. The NMI
  * handlers that return (x86_h_nmi_iret, x86_h_nmi_hlt_iret,
  * x86_h_nmi_hlt16_iret) count in R12 instead and execute IRETQ, the second
- * after a HLT, the third after 16.
+ * after a HLT, the third after 16. x86_h_count counts in guest memory,
+ * with the TSC of the delivery, and returns.
  * Loaded at X86_STUBS_BASE; tests/x86/x86.c builds the IDT from the labels.
  */
 #include "guest.h"
@@ -64,6 +65,18 @@ x86_h_nmi_hlt16_iret:
 1:	hlt
 	dec	%ecx
 	jnz	1b
+	iretq
+	/*
+	 * Stores the TSC in the qword at X86_COUNTER_TSC, then counts in the
+	 * one at X86_COUNTER (x86.h), and returns. Clobbers RAX and RDX.
+	 */
+	.globl x86_h_count
+x86_h_count:
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+	mov	%rax, 0x62008
+	lock incq 0x62000
 	iretq
 GUEST_END(x86_idt)
 

@@ -16,6 +16,8 @@
 #define X86_STUBS_BASE	0x20000	/* x86_idt.S handlers */
 #define X86_IDT_BASE	0x60000
 #define X86_STACK_TOP	0x8000
+#define X86_COUNTER	0x62000	/* the qword x86_h_count increments */
+#define X86_COUNTER_TSC	0x62008	/* the TSC it saw */
 
 /* What the handlers leave in R12-R15. */
 #define X86_NO_ERROR	UINT64_MAX
@@ -26,6 +28,7 @@ void x86_vm_create(struct t_vm *, const uint8_t *begin, const uint8_t *end);
 void x86_vcpu_add(struct t_vm *, nvmm_cpuid_t, struct nvmm_vcpu *);
 
 /* Point IDT vector vec at a handler label of x86_idt.S. */
+extern const uint8_t x86_h_count[];
 void x86_idt_set(struct t_vm *, unsigned int vec, const uint8_t *handler);
 /* The guest-physical address of a label of the code at T_CODE_BASE. */
 uint64_t x86_code_gpa(const uint8_t *begin, const uint8_t *label);

@@ -196,7 +196,10 @@ struct kvmx86_vcpu {
 	struct kvmx86_insn_memo memo_io;
 	struct kvmx86_insn_memo memo_insn;
 
-	/* Kicks: who runs the vCPU, and whether it is inside KVM_RUN. */
+	/*
+	 * Kicks: who runs the vCPU, and whether it is inside KVM_RUN (1),
+	 * kicked there already (2), or not (0).
+	 */
 	atomic_int running;
 	atomic_int tid;
 	uint64_t runner;	/* run.c's serial of that thread */

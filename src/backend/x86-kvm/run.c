@@ -10,9 +10,12 @@
  *   finish the instruction first (KVM_RUN with immediate_exit: no guest
  *   code runs) and then install what the emulator asked for.
  *
- * - Stops. nvmm_vcpu_stop() sets immediate_exit and, when the vCPU is
- *   inside KVM_RUN, signals its thread; KVM's signal mask for the vCPU
- *   lets that signal through even where the thread blocks it.
+ * - Stops. nvmm_vcpu_stop() sets the stop word and, when the vCPU is
+ *   inside KVM_RUN, immediate_exit and a signal to its thread; KVM's
+ *   signal mask for the vCPU lets that signal through even where the
+ *   thread blocks it. nvmm_vcpu_inject() from another thread kicks the
+ *   same way, without the stop word: the run returns NONE and the next
+ *   one injects. An event posted while a run starts goes in at its entry.
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +25,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../../frontend/frontend.h"
 #include "kvmx86.h"
 
 #define RESTORE_TRIES	16
@@ -56,15 +60,27 @@ kvmx86_kick_setup(void)
 	return 0;
 }
 
-/* Async-signal-safe: plain stores and tgkill. */
+/*
+ * Async-signal-safe: atomics and tgkill. The caller's request (the stop
+ * word, a posted event) is stored first. Outside KVM_RUN (running 0) the
+ * entry's check after 'running' sees it (run_enter); inside, the first
+ * kick of the entry (running 1 -> 2) sets immediate_exit, for a KVM_RUN
+ * about to start, and signals the thread. Later kicks of the same entry
+ * add nothing: the kick signal is a real-time one, every tgkill queues
+ * one more, and an emulator injecting in a loop would keep the vCPU
+ * thread in the handler; and an immediate_exit at every inject would
+ * keep the guest from running at all.
+ */
 void
 kvmx86_kick(struct fe_vcpu *v)
 {
 	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
-	int tid;
+	int in_run = 1, tid;
 
+	if (!atomic_compare_exchange_strong(&cpu->running, &in_run, 2))
+		return;
 	__atomic_store_n(&cpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (atomic_load(&cpu->running) && (tid = atomic_load(&cpu->tid)) > 0)
+	if ((tid = atomic_load(&cpu->tid)) > 0)
 		(void)syscall(SYS_tgkill, getpid(), tid,
 		    kvmx86_host.kick_signal);
 }
@@ -149,11 +165,31 @@ run_stop_set(const struct fe_vcpu *v)
 }
 
 /*
- * One KVM_RUN, honouring a stop requested before or during it. *entered
- * tells whether KVM saw the run (and so finished any pending operation).
+ * An event another thread posted since this run took one: it goes in at
+ * this entry, replacing one not yet delivered, and whatever is posted
+ * from now on kicks. An invalid one ends the run as NONE and stays for
+ * the next run, which fails with EINVAL as for any invalid event.
+ */
+static bool
+run_late_event(struct kvmx86_vcpu *cpu, struct fe_vcpu *v)
+{
+	fe_event_take(v);
+	if (!v->event_commit)
+		return true;	/* still being written: its kick follows */
+	if (kvmx86_inject(cpu, &v->event) != 0)
+		return false;
+	v->event_commit = false;
+	kvmx86_window_arm(cpu);	/* an NMI asks for its window */
+	return true;
+}
+
+/*
+ * One KVM_RUN, honouring a stop requested, or an event posted, before or
+ * during it. *entered tells whether KVM saw the run (and so finished any
+ * pending operation).
  */
 static int
-run_enter(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v, bool *entered)
+run_enter(struct kvmx86_vcpu *cpu, struct fe_vcpu *v, bool *entered)
 {
 	int error = 0;
 
@@ -164,8 +200,12 @@ run_enter(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v, bool *entered)
 	else
 		cpu->run->request_interrupt_window = 0;
 	atomic_store(&cpu->running, 1);
-	/* After 'running': a stop either is seen here or kicks KVM_RUN. */
-	if (run_stop_set(v)) {
+	/*
+	 * After 'running': a stop, or an event another thread posts, is
+	 * either seen here or kicks KVM_RUN.
+	 */
+	if (run_stop_set(v) ||
+	    (fe_event_posted(v) && !run_late_event(cpu, v))) {
 		atomic_store(&cpu->running, 0);
 		*entered = false;
 		return EINTR;
@@ -322,10 +362,10 @@ run_msr_answer_fits(const struct kvmx86_vcpu *cpu,
 
 /* KVM's MSR completion can inject #GP, but only with error code 0. */
 static bool
-event_is_gp(const struct nvmm_comm_page *comm)
+event_is_gp(const struct fe_vcpu *v)
 {
-	return comm->event_commit && comm->event.type == NVMM_VCPU_EVENT_EXCP &&
-	    comm->event.vector == 13 && comm->event.u.excp.error == 0;
+	return v->event_commit && v->event.type == NVMM_VCPU_EVENT_EXCP &&
+	    v->event.vector == 13 && v->event.u.excp.error == 0;
 }
 
 /*
@@ -335,9 +375,10 @@ event_is_gp(const struct nvmm_comm_page *comm)
  * the exit so that the instruction runs again, as on NVMM.
  */
 static int
-run_settle(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
+run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
     struct run_plan *plan)
 {
+	const struct nvmm_comm_page *comm = &v->comm;
 	bool gprs = (comm->state_commit & NVMM_X64_STATE_GPRS) != 0;
 	uint64_t rip = comm->state.gprs[NVMM_X64_GPR_RIP];
 	bool restore;
@@ -365,7 +406,7 @@ run_settle(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
 			plan->msr_answer = true;
 			return 0;
 		}
-		if (event_is_gp(comm) && (!gprs || rip == cpu->exit_regs.rip)) {
+		if (event_is_gp(v) && (!gprs || rip == cpu->exit_regs.rip)) {
 			plan->msr_gp = true;
 			return 0;
 		}
@@ -456,9 +497,10 @@ run_invalid(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit, int error)
 
 /* Install the committed state and event; EINVAL for an invalid event. */
 static int
-run_install(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm,
+run_install(struct kvmx86_vcpu *cpu, struct fe_vcpu *v,
     const struct run_plan *plan, int *state_error)
 {
+	struct nvmm_comm_page *comm = &v->comm;
 	bool bad_event = false;
 
 	*state_error = comm->state_commit == 0 ? 0 :
@@ -466,10 +508,9 @@ run_install(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm,
 	comm->state_commit = 0;
 	/* Once the guest runs, nothing the emulator holds is current. */
 	comm->state_cached = 0;
-	if (comm->event_commit) {
-		comm->event_commit = false;
-		bad_event = !plan->msr_gp &&
-		    kvmx86_inject(cpu, &comm->event) != 0;
+	if (v->event_commit) {
+		v->event_commit = false;
+		bad_event = !plan->msr_gp && kvmx86_inject(cpu, &v->event) != 0;
 	}
 	run_msr_plan(cpu, plan);
 	/* KVM finishes the pending operation as encoded now, whenever it runs. */
@@ -504,7 +545,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		return run_invalid(cpu, exit, error);
 	if (!cpu->has_run && (error = kvmx86_cpuid_install(cpu, m->nvcpus)))
 		return run_invalid(cpu, exit, error);
-	if ((error = run_settle(cpu, comm, &plan)) != 0)
+	if ((error = run_settle(cpu, v, &plan)) != 0)
 		return run_invalid(cpu, exit, error);
 	if (cpu->stashed && run_stop_requested(cpu, v, exit))
 		return 0;	/* the stashed exit waits for the next run */
@@ -516,7 +557,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		kvmx86_exitstate(cpu, exit);
 		return 0;
 	}
-	if ((error = run_install(cpu, comm, &plan, &state_error)) != 0)
+	if ((error = run_install(cpu, v, &plan, &state_error)) != 0)
 		return error;
 	if (state_error != 0) {
 		/* Dropped: the sync area holds our writes, not KVM's state. */
