@@ -2,6 +2,7 @@
  * Shared by the fuzzers (see fuzz.h): input reading, process set-up,
  * timer-bounded runs and exit checks.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -282,12 +283,20 @@ static char fz_rundir[64];
 static void
 fz_rundir_remove(void)
 {
-	char path[128];
+	char path[384];
+	struct dirent *d;
+	DIR *dir;
 
-	/* Entries are unlinked as machines go; a crash leaves some. */
-	for (unsigned int i = 0; i < NVMM_MAX_MACHINES; i++) {
-		snprintf(path, sizeof(path), "%s/machine.%03u", fz_rundir, i);
-		(void)unlink(path);
+	/* Records go with their machines; a crash leaves some, and "slots". */
+	if ((dir = opendir(fz_rundir)) != NULL) {
+		while ((d = readdir(dir)) != NULL) {
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", fz_rundir,
+			    d->d_name);
+			(void)unlink(path);
+		}
+		closedir(dir);
 	}
 	(void)rmdir(fz_rundir);
 }

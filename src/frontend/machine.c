@@ -291,9 +291,9 @@ fe_capability(struct nvmm_capability *cap)
 static int
 fe_not_ours(nvmm_machid_t machid)
 {
-	struct reg_info info;
+	pid_t holder;
 
-	if (reg_lookup(machid, &info) != 0 || info.pid == getpid())
+	if (reg_holder(machid, &holder) != 0 || holder == getpid())
 		return ENOENT;
 	return EPERM;
 }

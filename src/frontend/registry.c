@@ -1,119 +1,90 @@
 /*
- * The system-wide machine registry (see registry.h): id allocation by file
- * locks, publication of the owner's facts, and lookups by other processes.
+ * The system-wide machine registry (see registry.h): ids taken with POSIX
+ * locks on the slots file, records that owners publish in files of their
+ * own, and lookups that believe a record only when the kernel's locks say
+ * that the id's holder wrote it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <nvmm.h>
 
 #include "registry.h"
+#include "rundir.h"
 
-#define REG_MAGIC	0x6e766d6d72656731ULL	/* "nvmmreg1" */
+#define REG_MAGIC	0x6e766d6d72656732ULL	/* "nvmmreg2" */
+#define REG_PREFIX	"machine."
+#define REG_MODE	0644	/* the owner's; others may read */
+#define REG_MAX_DIRS	4	/* run directories in use at once */
+#define REG_TRIES	8
 
-/* The record stored at offset 0 of an entry file. */
+/* The record stored at offset 0 of a record file. */
 struct reg_record {
 	uint64_t magic;
 	uint32_t machid;
-	int32_t pid;
+	int32_t pid;		/* in the owner's pid namespace: not used */
 	uint64_t nvcpus;
 	uint64_t nram;
 	int64_t time;
 };
 
-/* ---- Paths ------------------------------------------------------------------ */
-
-static const char *
-reg_dir(void)
-{
-	const char *dir = getenv(REG_RUNDIR_ENV);
-
-	return (dir != NULL && dir[0] != '\0') ? dir : REG_RUNDIR_DEFAULT;
-}
-
-static int
-reg_path(char *buf, size_t len, uint32_t machid)
-{
-	int n = snprintf(buf, len, "%s/machine.%03u", reg_dir(), machid);
-
-	return (n < 0 || (size_t)n >= len) ? ENAMETOOLONG : 0;
-}
-
-/* The run directory is shared by every user of NVMM: sticky and writable. */
-static int
-reg_make_dir(void)
-{
-	const char *dir = reg_dir();
-
-	if (mkdir(dir, 01777) == 0) {
-		/* mkdir() applied the umask. */
-		return chmod(dir, 01777) == 0 ? 0 : errno;
-	}
-	return errno == EEXIST ? 0 : errno;
-}
-
-/* ---- Locks -------------------------------------------------------------------- */
-
-static int
-reg_trylock(int fd)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-	return fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : errno;
-}
-
-/* Whether some open file description (a live owner) holds the entry. */
-static int
-reg_is_held(int fd, int *held)
-{
-	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
-
-	if (fcntl(fd, F_OFD_GETLK, &fl) == -1)
-		return errno;
-	*held = (fl.l_type != F_UNLCK);
-	return 0;
-}
-
-/* Only regular files are entries: a FIFO or device planted there is not. */
-static int
-reg_is_regular(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* A locked file may have been unlinked by its releasing owner meanwhile. */
-static int
-reg_still_linked(int fd, const char *path)
-{
-	struct stat a, b;
-
-	if (fstat(fd, &a) == -1 || stat(path, &b) == -1)
-		return 0;
-	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
-/* ---- fork() ------------------------------------------------------------------------ */
+/* ---- State ------------------------------------------------------------------ */
 
 /*
- * The descriptors holding our entries' locks, by machine id. A fork child
- * inherits them, and with them the locks: after the parent died, the
- * child would keep its machines listed. The child closes them; the locks
- * stay with the parent's descriptors. reg_lock is held from open to
- * recording, so that no fork sees an entry's descriptor unrecorded.
+ * A run directory this process uses. POSIX locks belong to the process,
+ * and closing any descriptor of a file drops all of the process's locks
+ * on it: so the process keeps one descriptor of a slots file while it
+ * holds one of its ids, and every use of that file goes through it.
+ */
+struct reg_dir {
+	int dfd;		/* -1: unused */
+	int slots;
+	dev_t dev;		/* the slots file's */
+	ino_t ino;
+	unsigned int held;	/* ids of ours in it */
+};
+
+/* An id this process holds. */
+struct reg_own {
+	int fd;			/* the locked record file, -1: not ours */
+	dev_t dev;
+	ino_t ino;
+	struct reg_info info;	/* as last published */
+};
+
+/*
+ * reg_lock serialises everything here, so that no fork and no other
+ * thread sees an id, a descriptor or a directory half set up.
  */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static int reg_held[NVMM_MAX_MACHINES];	/* -1: none, from the first use */
-static pthread_once_t reg_atfork_once = PTHREAD_ONCE_INIT;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static struct reg_dir reg_dirs[REG_MAX_DIRS];
+static struct reg_own reg_own[NVMM_MAX_MACHINES];
 
+static void
+reg_reset(void)
+{
+	for (size_t i = 0; i < REG_MAX_DIRS; i++)
+		reg_dirs[i].dfd = -1;
+	for (size_t i = 0; i < NVMM_MAX_MACHINES; i++)
+		reg_own[i].fd = -1;
+}
+
+/* ---- fork() ------------------------------------------------------------------- */
+
+/*
+ * A fork child inherits our descriptors but none of our POSIX locks: it
+ * closes them (which drops nothing of the parent's), and owns no id.
+ */
 static void
 reg_fork_prepare(void)
 {
@@ -130,113 +101,277 @@ static void
 reg_fork_child(void)
 {
 	for (size_t i = 0; i < NVMM_MAX_MACHINES; i++) {
-		if (reg_held[i] != -1)
-			close(reg_held[i]);
-		reg_held[i] = -1;
+		if (reg_own[i].fd != -1)
+			close(reg_own[i].fd);
 	}
+	for (size_t i = 0; i < REG_MAX_DIRS; i++) {
+		if (reg_dirs[i].dfd != -1) {
+			close(reg_dirs[i].slots);
+			close(reg_dirs[i].dfd);
+		}
+	}
+	reg_reset();
 	pthread_mutex_unlock(&reg_lock);
 }
 
 static void
-reg_fork_register(void)
+reg_setup(void)
 {
-	for (size_t i = 0; i < NVMM_MAX_MACHINES; i++)
-		reg_held[i] = -1;
+	reg_reset();
 	(void)pthread_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child);
 }
 
-/* ---- Owner side ------------------------------------------------------------------ */
+static void
+reg_begin(void)
+{
+	pthread_once(&reg_once, reg_setup);
+	pthread_mutex_lock(&reg_lock);
+}
+
+/* ---- Run directories and slots ---------------------------------------------------- */
 
 /*
- * Open an entry file for the owner, creating it if needed. Opening an
- * existing file and creating a new one are separate steps: O_CREAT on
- * another user's file in a sticky directory fails with fs.protected_regular,
- * and a failed creation means the directory itself is not writable.
- * Returns 0 with *fdp (-1: held by a file we may not open), or an errno.
+ * The current run directory, checked (rundir.h), with its slots file: one
+ * already in use, or a new one that reg_dir_put() closes unless an id of
+ * ours is taken in it meanwhile.
  */
 static int
-reg_open_owner(const char *path, int *fdp)
+reg_dir_get(bool create, int *idx)
 {
-	const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-	int fd;
+	enum rundir_problem problem;
+	struct stat dst, sst;
+	int dfd, sfd, error, i;
 
-	for (;;) {
-		if ((fd = open(path, flags)) != -1)
-			break;
-		if (errno == EACCES || errno == EPERM || errno == ELOOP ||
-		    errno == ENXIO) {
-			*fdp = -1;	/* someone else's: not ours to take */
-			return 0;
+	if ((error = rundir_open(create, &dfd, &dst, &problem)) != 0)
+		return error;
+	if (fstatat(dfd, RUNDIR_SLOTS, &sst, AT_SYMLINK_NOFOLLOW) == 0) {
+		for (i = 0; i < REG_MAX_DIRS; i++) {
+			if (reg_dirs[i].dfd != -1 && reg_dirs[i].dev ==
+			    sst.st_dev && reg_dirs[i].ino == sst.st_ino) {
+				close(dfd);
+				*idx = i;
+				return 0;
+			}
 		}
-		if (errno != ENOENT)
-			return errno;
-		if ((fd = open(path, flags | O_CREAT | O_EXCL, 0666)) != -1)
-			break;
-		if (errno != EEXIST)
-			return errno;	/* e.g. EACCES: run dir not writable */
-		/* Created by someone else meanwhile: open theirs. */
 	}
-	*fdp = fd;
+	for (i = 0; i < REG_MAX_DIRS && reg_dirs[i].dfd != -1; i++)
+		continue;
+	if (i == REG_MAX_DIRS) {
+		close(dfd);
+		return EMFILE;
+	}
+	if ((error = rundir_slots_open(dfd, &dst, create, &sfd, &problem)) != 0) {
+		close(dfd);
+		/* Missing: nothing registered, but not ours to make. */
+		return (error == ENOENT && create) ? EACCES : error;
+	}
+	if (fstat(sfd, &sst) == -1) {
+		error = errno;
+		close(sfd);
+		close(dfd);
+		return error;
+	}
+	reg_dirs[i] = (struct reg_dir){ .dfd = dfd, .slots = sfd,
+	    .dev = sst.st_dev, .ino = sst.st_ino, .held = 0 };
+	*idx = i;
 	return 0;
 }
 
-/* What an attempt on one id gave. */
-enum reg_try { REG_TAKEN, REG_HELD, REG_RETRY };
+static void
+reg_dir_put(int idx)
+{
+	struct reg_dir *d = &reg_dirs[idx];
+
+	if (d->held > 0)
+		return;
+	close(d->slots);
+	close(d->dfd);
+	d->dfd = -1;
+}
+
+/* Take (F_WRLCK) or give back (F_UNLCK) byte id of the slots file. */
+static bool
+reg_slot_set(const struct reg_dir *d, uint32_t id, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET,
+	    .l_start = id, .l_len = 1 };
+
+	return fcntl(d->slots, F_SETLK, &fl) == 0;
+}
+
+/* The process holding id (0: free, -1: a holder we cannot name). */
+static pid_t
+reg_slot_holder(const struct reg_dir *d, uint32_t id)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+	    .l_start = id, .l_len = 1 };
+
+	if (fcntl(d->slots, F_GETLK, &fl) == -1 || fl.l_type == F_UNLCK)
+		return 0;
+	return fl.l_pid > 0 ? fl.l_pid : -1;
+}
+
+/* ---- Record files ---------------------------------------------------------------- */
+
+static void
+reg_record_name(char *name, size_t len, uint32_t id)
+{
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint32_t)getpid() ^ (uint32_t)time(NULL) ^ (uint32_t)rand();
+	snprintf(name, len, REG_PREFIX "%03u.%08x", id, r);
+}
 
 static int
-reg_try_id(struct reg_entry *e, uint32_t machid, enum reg_try *result)
+reg_record_lock(int fd)
 {
-	char path[PATH_MAX];
-	int fd = -1, error;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 
-	*result = REG_HELD;
-	if ((error = reg_path(path, sizeof(path), machid)) != 0)
-		return error;
-	if ((error = reg_open_owner(path, &fd)) != 0 || fd == -1)
-		return error;
-	if (!reg_is_regular(fd) || reg_trylock(fd) != 0) {
+	return fcntl(fd, F_SETLK, &fl) == 0 ? 0 : errno;
+}
+
+/* Call fn on each name in the directory that starts with id's prefix. */
+static void
+reg_each_record(int dfd, uint32_t id, bool (*fn)(int, const char *, void *),
+    void *arg)
+{
+	char prefix[32];
+	struct dirent *de;
+	DIR *dir;
+	int fd, n;
+
+	n = snprintf(prefix, sizeof(prefix), REG_PREFIX "%03u.", id);
+	if ((fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return;
+	if ((dir = fdopendir(fd)) == NULL) {
 		close(fd);
-		return 0;
+		return;
 	}
-	if (!reg_still_linked(fd, path)) {
-		*result = REG_RETRY;	/* released and unlinked under us */
-		close(fd);
-		return 0;
+	rewinddir(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, prefix, (size_t)n) == 0 &&
+		    !fn(dfd, de->d_name, arg))
+			break;
 	}
-	/* Nothing of a dead owner may show while we publish our record. */
-	if (ftruncate(fd, 0) == -1) {
+	closedir(dir);
+}
+
+/*
+ * Records of id left behind by dead owners (we hold id, so no one else
+ * has a live one): ours to remove if we made them, or if we are root.
+ */
+static bool
+reg_remove_stale(int dfd, const char *name, void *arg)
+{
+	struct stat st;
+
+	(void)arg;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (geteuid() == 0 || st.st_uid == geteuid()))
+		(void)unlinkat(dfd, name, 0);
+	return true;
+}
+
+/*
+ * A new record file, locked before it has a name (O_TMPFILE), so that no
+ * one can take a lock on it first; where the file system cannot, named at
+ * once and given up for another name if someone did.
+ */
+static int
+reg_record_open(int dfd, uint32_t id, char *name, size_t len, int *fdp)
+{
+	char proc[64];
+	int fd, error;
+
+	fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, REG_MODE);
+	if (fd != -1) {
+		if ((error = reg_record_lock(fd)) != 0) {
+			close(fd);
+			return error;
+		}
+		(void)fchmod(fd, REG_MODE);	/* no umask */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		for (int tries = 0; tries < REG_TRIES; tries++) {
+			reg_record_name(name, len, id);
+			if (linkat(AT_FDCWD, proc, dfd, name,
+			    AT_SYMLINK_FOLLOW) == 0) {
+				*fdp = fd;
+				return 0;
+			}
+			if (errno != EEXIST)
+				break;
+		}
 		error = errno;
 		close(fd);
+		if (error != ENOENT)	/* ENOENT: no /proc */
+			return error;
+	} else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+		return errno;
+	}
+	for (int tries = 0; tries < REG_TRIES; tries++) {
+		reg_record_name(name, len, id);
+		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, REG_MODE);
+		if (fd == -1) {
+			if (errno == EEXIST)
+				continue;
+			return errno;
+		}
+		(void)fchmod(fd, REG_MODE);
+		if (reg_record_lock(fd) == 0) {
+			*fdp = fd;
+			return 0;
+		}
+		(void)unlinkat(dfd, name, 0);
+		close(fd);
+	}
+	return EAGAIN;
+}
+
+/* ---- Owner side -------------------------------------------------------------------- */
+
+/* Publish a record for id, which we hold in directory idx. */
+static int
+reg_publish(struct reg_entry *e, int idx, uint32_t id)
+{
+	struct reg_dir *d = &reg_dirs[idx];
+	struct stat st;
+	int fd = -1, error;
+
+	reg_each_record(d->dfd, id, reg_remove_stale, NULL);
+	if ((error = reg_record_open(d->dfd, id, e->name, sizeof(e->name),
+	    &fd)) != 0)
+		return error;
+	if (fstat(fd, &st) == -1) {
+		error = errno;
+		(void)unlinkat(d->dfd, e->name, 0);
+		close(fd);
 		return error;
 	}
-	/* Any user may reclaim the id once we are gone. */
-	(void)fchmod(fd, 0666);
+	reg_own[id] = (struct reg_own){ .fd = fd, .dev = st.st_dev,
+	    .ino = st.st_ino, .info = e->info };
 	e->fd = fd;
-	e->machid = machid;
-	reg_held[machid] = fd;
-	*result = REG_TAKEN;
+	e->machid = id;
+	e->dir = idx;
+	d->held++;
 	return 0;
 }
 
-/* The lowest id we can lock, with reg_lock held. */
+/* The lowest id below max that we can lock, in directory idx. */
 static int
-reg_take_lowest(struct reg_entry *e, uint32_t max)
+reg_take_lowest(struct reg_entry *e, int idx, uint32_t max)
 {
-	enum reg_try result;
+	const struct reg_dir *d = &reg_dirs[idx];
 	int error;
 
 	for (uint32_t id = 0; id < max; id++) {
-		/* Ours already: five syscalls each would only say so. */
-		if (reg_held[id] != -1)
+		/* Our own lock would not stop us: POSIX locks nest. */
+		if (reg_own[id].fd != -1 || !reg_slot_set(d, id, F_WRLCK))
 			continue;
-		for (int tries = 0; tries < 4; tries++) {
-			if ((error = reg_try_id(e, id, &result)) != 0)
-				return error;
-			if (result == REG_TAKEN)
-				return 0;
-			if (result == REG_HELD)
-				break;
-		}
+		if ((error = reg_publish(e, idx, id)) != 0)
+			(void)reg_slot_set(d, id, F_UNLCK);
+		return error;
 	}
 	return ENOBUFS;
 }
@@ -244,20 +379,23 @@ reg_take_lowest(struct reg_entry *e, uint32_t max)
 int
 reg_acquire(struct reg_entry *e, uint32_t max)
 {
-	int error;
+	int error, idx;
 
 	if (max > NVMM_MAX_MACHINES)
 		max = NVMM_MAX_MACHINES;
-	pthread_once(&reg_atfork_once, reg_fork_register);
-	if ((error = reg_make_dir()) != 0)
-		return error;
-	/* Say "cannot write the run dir", not "all ids taken". */
-	if (faccessat(AT_FDCWD, reg_dir(), W_OK | X_OK, AT_EACCESS) == -1)
-		return errno;
+	e->fd = -1;
 	e->info.pid = getpid();
 	e->info.time = time(NULL);
-	pthread_mutex_lock(&reg_lock);
-	error = reg_take_lowest(e, max);
+	reg_begin();
+	if ((error = reg_dir_get(true, &idx)) == 0) {
+		/* Say "cannot write the run dir", not "all ids taken". */
+		if (faccessat(reg_dirs[idx].dfd, ".", W_OK | X_OK,
+		    AT_EACCESS) == -1)
+			error = errno;
+		else
+			error = reg_take_lowest(e, idx, max);
+		reg_dir_put(idx);
+	}
 	pthread_mutex_unlock(&reg_lock);
 	if (error == 0 && (error = reg_update(e)) != 0)
 		reg_release(e);
@@ -275,27 +413,36 @@ reg_update(struct reg_entry *e)
 		.nram = e->info.nram,
 		.time = e->info.time,
 	};
+	int error = 0;
 
-	if (pwrite(e->fd, &r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		return errno ? errno : EIO;
-	return 0;
+	reg_begin();
+	if (e->fd == -1 || reg_own[e->machid].fd != e->fd) {
+		error = EBADF;		/* a fork child's copy */
+	} else {
+		reg_own[e->machid].info = e->info;
+		if (pwrite(e->fd, &r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			error = errno ? errno : EIO;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return error;
 }
 
 void
 reg_release(struct reg_entry *e)
 {
-	char path[PATH_MAX];
+	struct reg_dir *d;
 
-	/*
-	 * Unlink while still holding the lock, so no one sees a free file. In
-	 * a sticky run dir we cannot unlink a file another user created: empty
-	 * it instead; unlocked, it reads as free.
-	 */
-	pthread_mutex_lock(&reg_lock);
-	if (reg_path(path, sizeof(path), e->machid) != 0 || unlink(path) == -1)
-		(void)ftruncate(e->fd, 0);
-	reg_held[e->machid] = -1;
-	close(e->fd);
+	reg_begin();
+	if (e->fd != -1 && reg_own[e->machid].fd == e->fd) {
+		d = &reg_dirs[e->dir];
+		/* Record first: an id never shows a record of no one's. */
+		(void)unlinkat(d->dfd, e->name, 0);
+		close(e->fd);
+		(void)reg_slot_set(d, e->machid, F_UNLCK);
+		reg_own[e->machid].fd = -1;
+		d->held--;
+		reg_dir_put(e->dir);
+	}
 	pthread_mutex_unlock(&reg_lock);
 	e->fd = -1;
 }
@@ -312,10 +459,10 @@ reg_read_record(int fd, uint32_t machid, struct reg_record *r)
 {
 	struct reg_record again;
 
-	for (int tries = 0; tries < 8; tries++) {
+	for (int tries = 0; tries < REG_TRIES; tries++) {
 		if (pread(fd, r, sizeof(*r), 0) != (ssize_t)sizeof(*r) ||
 		    r->magic != REG_MAGIC || r->machid != machid)
-			return ENOENT;		/* being created */
+			return ENOENT;		/* being written */
 		if (pread(fd, &again, sizeof(again), 0) ==
 		    (ssize_t)sizeof(again) && memcmp(r, &again, sizeof(*r)) == 0)
 			return 0;
@@ -323,33 +470,113 @@ reg_read_record(int fd, uint32_t machid, struct reg_record *r)
 	return EAGAIN;
 }
 
+/*
+ * Open a candidate record for reading without ever opening one of our own
+ * record files: closing that descriptor would drop our lock on it. The
+ * name is resolved once (O_PATH, whose close drops nothing), checked, and
+ * reopened through /proc.
+ */
+static int
+reg_candidate_open(int dfd, const char *name)
+{
+	char proc[64];
+	struct stat st;
+	int pfd, fd = -1;
+
+	if ((pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(pfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+		for (size_t i = 0; i < NVMM_MAX_MACHINES; i++) {
+			if (reg_own[i].fd != -1 && reg_own[i].ino ==
+			    st.st_ino && reg_own[i].dev == st.st_dev)
+				goto out;
+		}
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+		fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	}
+out:
+	close(pfd);
+	return fd;
+}
+
+struct reg_search {
+	uint32_t id;
+	pid_t holder;
+	struct reg_record record;
+	bool found;
+};
+
+/* Whether name is the record that the holder of the id keeps locked. */
+static bool
+reg_match_record(int dfd, const char *name, void *arg)
+{
+	struct reg_search *s = arg;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd;
+
+	if ((fd = reg_candidate_open(dfd, name)) == -1)
+		return true;
+	if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK &&
+	    fl.l_pid == s->holder &&
+	    reg_read_record(fd, s->id, &s->record) == 0)
+		s->found = true;
+	close(fd);
+	return !s->found;
+}
+
+/* The holder of an id that is not ours (0: free), in directory *idx. */
+static int
+reg_other_holder(uint32_t machid, int *idx, pid_t *pid)
+{
+	int error = reg_dir_get(false, idx);
+
+	if (error != 0)
+		return error == ENOENT ? ENOENT : error;	/* no dir: free */
+	*pid = reg_slot_holder(&reg_dirs[*idx], machid);
+	return 0;
+}
+
+int
+reg_holder(uint32_t machid, pid_t *pid)
+{
+	int error = 0, idx;
+
+	reg_begin();
+	if (reg_own[machid].fd != -1) {
+		*pid = getpid();
+	} else if ((error = reg_other_holder(machid, &idx, pid)) == 0) {
+		if (*pid == 0)
+			error = ENOENT;
+		reg_dir_put(idx);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return error;
+}
+
 int
 reg_lookup(uint32_t machid, struct reg_info *info)
 {
-	struct reg_record r;
-	char path[PATH_MAX];
-	int fd, error, held = 0;
+	struct reg_search s = { .id = machid };
+	int error = 0, idx;
 
-	if ((error = reg_path(path, sizeof(path), machid)) != 0)
-		return error;
-	/* O_NONBLOCK: a FIFO planted in the run dir must not hang us. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd == -1)
-		return errno == ENOENT ? ENOENT : errno;
-	if (!reg_is_regular(fd))
-		error = ENOENT;
-	if (error == 0)
-		error = reg_is_held(fd, &held);
-	if (error == 0 && !held)
-		error = ENOENT;		/* left behind by a dead owner */
-	if (error == 0)
-		error = reg_read_record(fd, machid, &r);
-	close(fd);
-	if (error != 0)
-		return error;
-	info->pid = r.pid;
-	info->nvcpus = (uint32_t)r.nvcpus;
-	info->nram = r.nram;
-	info->time = (time_t)r.time;
-	return 0;
+	reg_begin();
+	if (reg_own[machid].fd != -1) {
+		*info = reg_own[machid].info;
+	} else if ((error = reg_other_holder(machid, &idx, &s.holder)) == 0) {
+		if (s.holder > 0)
+			reg_each_record(reg_dirs[idx].dfd, machid,
+			    reg_match_record, &s);
+		reg_dir_put(idx);
+		if (!s.found) {
+			error = ENOENT;	/* free, or nothing published */
+		} else {
+			/* The pid as the kernel names it, here. */
+			info->pid = s.holder;
+			info->nvcpus = (uint32_t)s.record.nvcpus;
+			info->nram = s.record.nram;
+			info->time = (time_t)s.record.time;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return error;
 }

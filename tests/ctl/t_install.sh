@@ -1,7 +1,9 @@
 #!/bin/bash
 # `meson install` into a DESTDIR: library (soname libnvmm.so.0), headers,
-# nvmm.pc, nvmmctl, manual pages; then an outside program (calc-vm) built
-# only from what was installed, through pkg-config, and run.
+# nvmm.pc, nvmmctl, manual pages, the registry's tmpfiles.d entry; then an
+# outside program (calc-vm) built only from what was installed, through
+# pkg-config, and run. The registry gets the same owner, group and mode
+# from libnvmm, from the tmpfiles.d entry and from a live make install.
 #
 #   t_install.sh <meson> <build dir> <source dir>
 set -u
@@ -18,10 +20,10 @@ diag() { printf '# %s\n' "$@"; }
 tmp=$(mktemp -d /tmp/nvmm-t-install-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 dest=$tmp/dest
-echo "1..16"
 
 # Not --no-rebuild: `meson test` builds only what tests use, and an
 # install needs every installed target (the real nvmmctl among them).
+runbefore=$(stat -c '%a %U %G %Y' /run/nvmm 2>&1)
 if "$meson" install -C "$build" --destdir "$dest" --quiet \
     >"$tmp/install.log" 2>&1; then
 	ok "meson install --destdir"
@@ -50,7 +52,10 @@ t "nvmm.h and nvmm_x86.h installed side by side" \
 t "nvmmctl installed in sbin" test -n "$ctl" -a "${ctl%/*/*}/sbin" = "${ctl%/*}"
 t "manual pages libnvmm.3 and nvmmctl.8 installed" \
 	test -n "$(find1 'libnvmm.3*')" -a -n "$(find1 'nvmmctl.8*')"
-t "tmpfiles.d entry for /run/nvmm installed" test -n "$(find1 nvmm.conf)"
+conf=$(find1 nvmm.conf)
+t "tmpfiles.d entry for /run/nvmm installed" test -n "$conf"
+t "an install into a DESTDIR leaves the live /run/nvmm alone" \
+	test "$(stat -c '%a %U %G %Y' /run/nvmm 2>&1)" = "$runbefore"
 if command -v groff >/dev/null; then
 	warn=$(groff -mandoc -Tutf8 -ww -z "$(find1 'libnvmm.3*')" \
 		"$(find1 'nvmmctl.8*')" 2>&1)
@@ -103,4 +108,39 @@ else
 	out=$("$ctl" identify 2>&1)
 	t "installed nvmmctl identify runs" test "${out%%$'\n'*}" = "nvmm: Kernel API version 3"
 fi
+
+# ---- The registry: libnvmm, tmpfiles.d and make install agree ---------------------
+regstat() { stat -c '%a %U %G' "$1" "$1/slots" 2>&1 | tr '\n' '|'; }
+if [ "$(id -u)" != 0 ]; then
+	skip "registry permissions: needs root"
+	skip "registry permissions: needs root"
+	skip "registry permissions: needs root"
+	skip "registry permissions: needs root"
+else
+	kvmgroup=$(stat -c %G /dev/kvm)
+	want="1770 root $kvmgroup|660 root $kvmgroup|"
+	if [ "$rc" = 6 ]; then
+		skip "NVMM not available here (ENXIO)"
+	else
+		NVMM_RUNDIR=$tmp/lib "$tmp/calc-vm" 3 5 >/dev/null 2>&1
+		t "libnvmm as root makes the registry root:$kvmgroup 1770, slots 0660" \
+			test "$(regstat "$tmp/lib")" = "$want" || diag "$(regstat "$tmp/lib")"
+	fi
+	# The entry names group kvm; here it is the group of /dev/kvm.
+	sed "s#/run/nvmm#$tmp/tf#; s/ kvm / $kvmgroup /" "$conf" >"$tmp/nvmm.conf"
+	if command -v systemd-tmpfiles >/dev/null; then
+		systemd-tmpfiles --create "$tmp/nvmm.conf" >/dev/null 2>&1
+		t "systemd-tmpfiles makes the same of the installed entry" \
+			test "$(regstat "$tmp/tf")" = "$want" || diag "$(regstat "$tmp/tf")"
+	else
+		skip "no systemd-tmpfiles"
+	fi
+	mkdir -m 1777 "$tmp/live" && install -m 0666 /dev/null "$tmp/live/slots"
+	NVMM_RUNDIR=$tmp/live DESTDIR= "$src/tools/nvmmctl/install-rundir" >/dev/null
+	t "make install on the live system corrects a world-writable registry" \
+		test "$(regstat "$tmp/live")" = "$want" || diag "$(regstat "$tmp/live")"
+	NVMM_RUNDIR=$tmp/none DESTDIR=$tmp/dest "$src/tools/nvmmctl/install-rundir"
+	t "and does nothing into a DESTDIR" test ! -e "$tmp/none"
+fi
+echo "1..$n"
 exit $failed

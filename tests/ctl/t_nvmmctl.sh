@@ -25,7 +25,6 @@ case "$out" in
 esac
 
 rundir=$(mktemp -d /tmp/nvmm-t-nvmmctl-XXXXXX)
-chmod 1777 "$rundir"
 export NVMM_RUNDIR=$rundir
 user=""
 cleanup() {

@@ -117,6 +117,28 @@ helper_line(bool drop, const char *a1, const char *a2, const char *a3,
 	proc_wait(&p);
 }
 
+/* How many files of the run directory start with prefix; *st: the last. */
+static unsigned int
+record_count(const char *prefix, struct stat *st)
+{
+	char path[PATH_MAX];
+	unsigned int n = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	if ((dir = opendir(rundir)) == NULL)
+		return 0;
+	while ((d = readdir(dir)) != NULL) {
+		if (strncmp(d->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", rundir, d->d_name);
+		if (stat(path, st) == 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
 /* ---- nvmm_ctl --------------------------------------------------------------------- */
 
 static int
@@ -164,8 +186,10 @@ test_facts(void)
 	t_ok(r == 0 && info.pid == getpid() && info.nvcpus == 0 &&
 	    info.nram == 0 && info.time >= t0 && info.time <= t1,
 	    "new machine: owner pid, no vCPU, no RAM, creation time");
-	snprintf(path, sizeof(path), "%s/machine.%03u", rundir, mach.machid);
-	t_ok(stat(path, &st) == 0, "its entry lives under NVMM_RUNDIR");
+	snprintf(path, sizeof(path), "machine.%03u.", mach.machid);
+	t_ok(record_count(path, &st) == 1 && st.st_uid == geteuid() &&
+	    (st.st_mode & 07777) == 0644,
+	    "its record lives under NVMM_RUNDIR, ours, mode 0644");
 
 	T_CHECK(nvmm_vcpu_create(&mach, 0, &v0));
 	T_CHECK(nvmm_vcpu_create(&mach, 3, &v3));
@@ -374,7 +398,7 @@ main(int argc, char *argv[])
 	if (argc != 2)
 		t_bail("usage: t_registry <h_owner>");
 	helper = argv[1];
-	if (mkdtemp(rundir) == NULL || chmod(rundir, 01777) == -1)
+	if (mkdtemp(rundir) == NULL)
 		t_bail("%s: %s", rundir, strerror(errno));
 	setenv("NVMM_RUNDIR", rundir, 1);
 	atexit(rundir_remove);

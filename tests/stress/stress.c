@@ -1,6 +1,7 @@
 /*
  * Helpers of the stress, crash and scale tests (see stress.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "stress.h"
@@ -21,11 +23,20 @@ static char s_rundir[PATH_MAX];
 static void
 s_rundir_cleanup(void)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_MAX + 300];
+	struct dirent *d;
+	DIR *dir;
 
-	for (unsigned int i = 0; i < NVMM_MAX_MACHINES; i++) {
-		snprintf(path, sizeof(path), "%s/machine.%03u", s_rundir, i);
-		(void)unlink(path);
+	/* Records go with their machines; a crash leaves some, and "slots". */
+	if ((dir = opendir(s_rundir)) != NULL) {
+		while ((d = readdir(dir)) != NULL) {
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", s_rundir,
+			    d->d_name);
+			(void)unlink(path);
+		}
+		closedir(dir);
 	}
 	(void)rmdir(s_rundir);
 }
@@ -42,27 +53,40 @@ s_private_rundir(const char *tag)
 }
 
 /*
- * Read the registry as any process can: an entry is live while some open
- * file description holds a lock on it (the owner's, see registry.h).
+ * Read the registry as another process does: an id is held while some
+ * process holds its byte of the slots file (see registry.h). A process
+ * does not see its own POSIX locks, so a child looks.
  */
 unsigned int
 s_registry_held(const char *rundir)
 {
 	char path[PATH_MAX + 32];
-	unsigned int held = 0;
+	int status;
+	pid_t pid;
 
-	for (unsigned int i = 0; i < NVMM_MAX_MACHINES; i++) {
-		struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	fflush(NULL);
+	if ((pid = fork()) == -1)
+		return NVMM_MAX_MACHINES;
+	if (pid == 0) {
+		unsigned int held = 0;
 		int fd;
 
-		snprintf(path, sizeof(path), "%s/machine.%03u", rundir, i);
+		snprintf(path, sizeof(path), "%s/slots", rundir);
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			continue;
-		if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
-			held++;
-		close(fd);
+			_exit(0);	/* never used: nothing held */
+		for (unsigned int i = 0; i < NVMM_MAX_MACHINES; i++) {
+			struct flock fl = { .l_type = F_WRLCK,
+			    .l_whence = SEEK_SET, .l_start = i, .l_len = 1 };
+
+			if (fcntl(fd, F_GETLK, &fl) == 0 &&
+			    fl.l_type != F_UNLCK)
+				held++;
+		}
+		_exit((int)held);
 	}
-	return held;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return NVMM_MAX_MACHINES;
+	return (unsigned int)WEXITSTATUS(status);
 }
 
 /* ---- Time ---------------------------------------------------------------------------- */

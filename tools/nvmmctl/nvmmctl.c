@@ -9,6 +9,7 @@
 #include <err.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include <unistd.h>
 
 #include <nvmm.h>
+
+#include "rundir.h"
 
 #define KVM_DEVICE	"/dev/kvm"
 
@@ -66,6 +69,51 @@ fail(const char *what, int error, const char *hint)
 		errx(EXIT_FAILURE, "%s failed: %s (%s)", what, error_text(error),
 		    hint);
 	errx(EXIT_FAILURE, "%s failed: %s", what, error_text(error));
+}
+
+/* ---- The machine registry -------------------------------------------------- */
+
+/* Whether this user may create path's missing last component. */
+static bool
+can_make(const char *path)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (geteuid() == 0)
+		return true;
+	if (slash == NULL)
+		return access(".", W_OK | X_OK) == 0;
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
+	return access(parent[0] != '\0' ? parent : "/", W_OK | X_OK) == 0;
+}
+
+/*
+ * What keeps this user's machines out of the registry, with its fix
+ * (rundir.h), or NULL. A missing directory or slots file matters only to
+ * those who may not make it; libnvmm makes it for the others.
+ */
+static const char *
+registry_problem(char *buf, size_t len)
+{
+	enum rundir_problem problem;
+	struct stat st;
+	int dfd, sfd;
+
+	if (rundir_open(false, &dfd, &st, &problem) == 0) {
+		if (rundir_slots_open(dfd, &st, false, &sfd, &problem) == 0)
+			close(sfd);
+		else if (problem == RUNDIR_SLOTS_MISSING &&
+		    st.st_uid == geteuid())
+			problem = RUNDIR_OK;
+		close(dfd);
+	} else if (problem == RUNDIR_MISSING && can_make(rundir_path())) {
+		problem = RUNDIR_OK;
+	}
+	if (problem == RUNDIR_OK)
+		return NULL;
+	rundir_explain(problem, rundir_path(), buf, len);
+	return buf;
 }
 
 /* ---- Formatting as NetBSD's humanize_number(3) and snprintb(3) ------------- */
@@ -157,7 +205,7 @@ static void
 cmd_identify(void)
 {
 	struct nvmm_capability cap;
-	char ram[32], bits[256];
+	char ram[32], bits[256], why[512];
 
 	if (nvmm_init() == -1) {
 		int error = errno;	/* init_hint() may change errno */
@@ -181,6 +229,10 @@ cmd_identify(void)
 	format_bits(bits, sizeof(bits), cap.arch.xcr0_mask, xcr0_names,
 	    NNAMES(xcr0_names));
 	printf("nvmm: Guest FPU states %s\n", bits);
+
+	/* NVMM's nine lines stay as they are: the rest goes to stderr. */
+	if (registry_problem(why, sizeof(why)) != NULL)
+		warnx("warning: no machine can be created: %s", why);
 }
 
 /* asctime() of the local time, without its newline. */
@@ -209,6 +261,7 @@ cmd_list(void)
 {
 	struct nvmm_capability cap;
 	struct nvmm_ctl_mach_info info;
+	char why[512];
 
 	if (nvmm_root_init() == -1) {
 		int error = errno;
@@ -227,9 +280,12 @@ cmd_list(void)
 		memset(&info, 0, sizeof(info));
 		info.machid = (nvmm_machid_t)machid;
 		if (nvmm_ctl(NVMM_CTL_MACH_INFO, &info, sizeof(info)) == -1) {
-			if (errno == ENOENT)
+			int error = errno;
+
+			if (error == ENOENT)
 				continue;	/* a free id */
-			fail("nvmm_ctl", errno, NULL);
+			fail("nvmm_ctl", error, error == EACCES ?
+			    registry_problem(why, sizeof(why)) : NULL);
 		}
 		list_row(machid, &info);
 	}
