@@ -4,12 +4,15 @@
 #   make check-qemu  build QEMU with -accel nvmm, boot contrib/qemu/image
 #   make bench       libnvmm against raw KVM, one table
 #   make install     PREFIX=/usr/local DESTDIR=
+#   make deb         Debian packages (debian/) into build-deb/, lintian-checked
+#   make deb-check   make deb, then install them in a fresh bookworm root and test
 BUILD    ?= build
 SANBUILD ?= build-san
+DEBDIR   ?= build-deb
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all deps demo check check-qemu bench install clean
+.PHONY: all deps demo check check-qemu bench install clean deb deb-check
 
 all: deps
 	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) --prefix=$(PREFIX)
@@ -38,3 +41,11 @@ bench: all
 # boots contrib/qemu/image under -accel nvmm and -accel kvm.
 check-qemu: all
 	contrib/qemu/check $(BUILD)
+
+# Debian packages with dpkg-buildpackage (scripts/deb); QEMU's build in
+# build-qemu is shared with check-qemu. deb-check: tests/deb/install-test.
+deb:
+	scripts/deb $(DEBDIR)
+
+deb-check: all deb
+	tests/deb/install-test $(DEBDIR) $(BUILD)
