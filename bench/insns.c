@@ -301,7 +301,20 @@ cg_mark(void *p)
 			c->total = strtod(line + 7, NULL);
 	}
 	fclose(f);
-	unlink(path);
+	/*
+	 * NVMM_INSNS_KEEP=dir keeps each loop's dump for callgrind_annotate,
+	 * as dir/<2 * row + side>.cg (row as in the table, side 0 raw, 1 lib).
+	 */
+	if (getenv("NVMM_INSNS_KEEP") != NULL) {
+		char keep[4200];
+
+		snprintf(keep, sizeof(keep), "%s/%u.cg", getenv("NVMM_INSNS_KEEP"),
+		    dumps - 1);
+		if (rename(path, keep) != 0)
+			unlink(path);
+	} else {
+		unlink(path);
+	}
 	if (c->total < 0)
 		die("%s: no totals line", path);
 }
@@ -467,9 +480,13 @@ counts_collect(struct counts *c)
 	snprintf(base, sizeof(base), "%s/cg", dir);
 	{
 		char out[sizeof(base) + 32];
+		/* Kept dumps must stand alone: no names shared across dumps. */
+		bool keep = getenv("NVMM_INSNS_KEEP") != NULL;
 		char *cg[] = { "valgrind", "-q", "--tool=callgrind",
-		    "--collect-atstart=no", out, self, "--insns-child", "cg",
-		    base, NULL };
+		    "--collect-atstart=no", out,
+		    keep ? "--compress-strings=no" : "--compress-strings=yes",
+		    keep ? "--compress-pos=no" : "--compress-pos=yes",
+		    self, "--insns-child", "cg", base, NULL };
 		char *rc[] = { self, "--insns-child", "rc", NULL, NULL };
 
 		snprintf(out, sizeof(out), "--callgrind-out-file=%s", base);
