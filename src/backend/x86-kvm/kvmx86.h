@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "../../frontend/nvmm_impl.h"
@@ -171,6 +173,9 @@ struct kvmx86_vcpu {
 	uint64_t msr_theirs[2];
 	/* MSRS: the TSC getstate returned, which setstate does not rewrite. */
 	uint64_t tsc_seen;
+	/* pio.c's answer per direction [in], once asked (run.c). */
+	bool pio_asked;
+	bool pio_ends[2];
 
 	/* CPUID configuration, installed before the first run. */
 	struct nvmm_vcpu_conf_cpuid cpuid_conf[KVMX86_CPUID_MAXOPS];
@@ -228,14 +233,98 @@ kvmx86_cpu(struct fe_vcpu *v)
 
 /* state.c: NVMM <-> KVM, per state class. */
 extern const struct nvmm_x64_state kvmx86_reset_state;
-int kvmx86_state_get(struct kvmx86_vcpu *, uint64_t flags,
+int kvmx86_state_get_classes(struct kvmx86_vcpu *, uint64_t flags,
     struct nvmm_x64_state *);
-int kvmx86_state_set(struct kvmx86_vcpu *, uint64_t flags,
+int kvmx86_state_set_classes(struct kvmx86_vcpu *, uint64_t flags,
     const struct nvmm_x64_state *);
 int kvmx86_sync_init(struct kvmx86_vcpu *);
 int kvmx86_sync_fetch(struct kvmx86_vcpu *, uint64_t missing);
-void kvmx86_sync_nmi_settled(struct kvmx86_vcpu *);
-void kvmx86_gprs_from_kvm(const struct kvm_regs *, uint64_t *gprs);
+
+/*
+ * The GPRs, here and inline: every exit with a getstate or setstate of
+ * GPRS converts them. NVMM's order is RAX RCX RDX RBX RSP RBP RSI RDI
+ * R8-R15 RIP RFLAGS, KVM's RAX RBX RCX RDX RSI RDI RSP RBP R8-R15 RIP
+ * RFLAGS: they move as the blocks both share, the pairs RCX-RDX, RSP-RBP
+ * and RSI-RDI and R8 to RFLAGS (80 bytes), and RAX and RBX alone.
+ */
+static inline void
+kvmx86_gprs_from_kvm(const struct kvm_regs *r, uint64_t *g)
+{
+	g[NVMM_X64_GPR_RAX] = r->rax;
+	g[NVMM_X64_GPR_RBX] = r->rbx;
+	memcpy(&g[NVMM_X64_GPR_RCX], &r->rcx, 2 * sizeof(uint64_t));
+	memcpy(&g[NVMM_X64_GPR_RSP], &r->rsp, 2 * sizeof(uint64_t));
+	memcpy(&g[NVMM_X64_GPR_RSI], &r->rsi, 2 * sizeof(uint64_t));
+	memcpy(&g[NVMM_X64_GPR_R8], &r->r8, 10 * sizeof(uint64_t));
+}
+
+static inline void
+kvmx86_gprs_to_kvm(const uint64_t *g, struct kvm_regs *r)
+{
+	r->rax = g[NVMM_X64_GPR_RAX];
+	r->rbx = g[NVMM_X64_GPR_RBX];
+	memcpy(&r->rcx, &g[NVMM_X64_GPR_RCX], 2 * sizeof(uint64_t));
+	memcpy(&r->rsp, &g[NVMM_X64_GPR_RSP], 2 * sizeof(uint64_t));
+	memcpy(&r->rsi, &g[NVMM_X64_GPR_RSI], 2 * sizeof(uint64_t));
+	memcpy(&r->r8, &g[NVMM_X64_GPR_R8], 10 * sizeof(uint64_t));
+}
+
+_Static_assert(NVMM_X64_GPR_RDX == NVMM_X64_GPR_RCX + 1 &&
+    NVMM_X64_GPR_RBP == NVMM_X64_GPR_RSP + 1 &&
+    NVMM_X64_GPR_RDI == NVMM_X64_GPR_RSI + 1 &&
+    NVMM_X64_GPR_R15 == NVMM_X64_GPR_R8 + 7 &&
+    NVMM_X64_GPR_RIP == NVMM_X64_GPR_R8 + 8 &&
+    NVMM_X64_GPR_RFLAGS == NVMM_X64_GPR_R8 + 9 &&
+    NVMM_X64_NGPR == NVMM_X64_GPR_R8 + 10, "NVMM's GPR order");
+_Static_assert(offsetof(struct kvm_regs, rdx) ==
+    offsetof(struct kvm_regs, rcx) + 8 &&
+    offsetof(struct kvm_regs, rbp) == offsetof(struct kvm_regs, rsp) + 8 &&
+    offsetof(struct kvm_regs, rdi) == offsetof(struct kvm_regs, rsi) + 8 &&
+    offsetof(struct kvm_regs, rip) == offsetof(struct kvm_regs, r8) + 8 * 8 &&
+    offsetof(struct kvm_regs, rflags) ==
+    offsetof(struct kvm_regs, r8) + 9 * 8, "KVM's GPR order");
+
+/*
+ * GPRS alone is what most getstates and setstates after an exit ask for
+ * (an emulator reading and answering an instruction). For the GPRs no
+ * sync class is fetched (KVM stores them at every exit) and nothing is
+ * sanitised, so then both are the conversion alone, inline; any other
+ * classes go through state.c's per-class code, which converts GPRS the
+ * same way.
+ */
+static inline int
+kvmx86_state_get(struct kvmx86_vcpu *cpu, uint64_t flags,
+    struct nvmm_x64_state *state)
+{
+	if (flags != NVMM_X64_STATE_GPRS)
+		return kvmx86_state_get_classes(cpu, flags, state);
+	kvmx86_gprs_from_kvm(&cpu->run->s.regs.regs, state->gprs);
+	return 0;
+}
+
+static inline int
+kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
+    const struct nvmm_x64_state *state)
+{
+	if (flags != NVMM_X64_STATE_GPRS)
+		return kvmx86_state_set_classes(cpu, flags, state);
+	kvmx86_gprs_to_kvm(state->gprs, &cpu->run->s.regs.regs);
+	cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	return 0;
+}
+
+/*
+ * Fresh events from KVM: is an NMI of ours still in flight? Inline and
+ * asked only while one may be: this runs at every exit that stores events.
+ */
+static inline void
+kvmx86_sync_nmi_settled(struct kvmx86_vcpu *cpu)
+{
+	const struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
+
+	if (cpu->nmi_unsettled && !ev->nmi.pending && !ev->nmi.injected)
+		cpu->nmi_unsettled = false;
+}
 
 /* ---- The sync area (state.c fetches, these run at every exit) ------------- */
 

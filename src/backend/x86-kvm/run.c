@@ -310,35 +310,69 @@ kvmx86_complete(struct kvmx86_vcpu *cpu)
 
 /* ---- Pending operations ---------------------------------------------------------- */
 
-/*
- * A served IN or OUT (not a string one) that KVM leaves alone once RIP
- * is at npc (pio.c): getstate shows it finished without a KVM_RUN, and
- * a commit of GPRs with RIP = npc stands as it is.
- */
-static inline bool
-run_io_ours(const struct kvmx86_vcpu *cpu)
-{
-	return cpu->pending == KVMX86_PENDING_IO && cpu->served &&
-	    !cpu->settled && !cpu->stashed && !cpu->exit_io.str &&
-	    kvmx86_pio_rip_ends(cpu->exit_io.in);
-}
-
-/* The GPRs once the served IN/OUT is finished: RIP = npc, an IN's AL/AX/EAX. */
+/* An IN's data into AL, AX or EAX; a 32-bit load zero-extends. */
 static void
-run_io_finish(const struct kvmx86_vcpu *cpu, uint64_t *gprs)
+run_io_in_data(const struct kvm_run *run, uint64_t *rax)
 {
-	const struct kvm_run *run = cpu->run;
-	uint64_t data = 0, *rax = &gprs[NVMM_X64_GPR_RAX];
+	uint64_t data = 0;
 
-	gprs[NVMM_X64_GPR_RIP] = cpu->exit_io.npc;
-	if (!cpu->exit_io.in)
-		return;
 	memcpy(&data, (const uint8_t *)run + run->io.data_offset,
 	    run->io.size);
 	if (run->io.size == 4)
-		*rax = data;		/* a 32-bit load zero-extends */
+		*rax = data;
 	else
 		*rax = (*rax & ~((1ULL << (8 * run->io.size)) - 1)) | data;
+}
+
+/* A served IN or OUT, not a string one, that no run has settled since. */
+static inline bool
+run_io_served(const struct kvmx86_vcpu *cpu)
+{
+	return cpu->pending == KVMX86_PENDING_IO && cpu->served &&
+	    !cpu->settled && !cpu->stashed && !cpu->exit_io.str;
+}
+
+/*
+ * pio.c's answer, asked once per vCPU when first needed (through
+ * pthread_once, ~20 instructions; once per process a throwaway VM).
+ */
+static void __attribute__((noinline))
+run_pio_ask(struct kvmx86_vcpu *cpu)
+{
+	cpu->pio_ends[false] = kvmx86_pio_rip_ends(false);
+	cpu->pio_ends[true] = kvmx86_pio_rip_ends(true);
+	cpu->pio_asked = true;
+}
+
+/*
+ * A served IN or OUT that KVM leaves alone once RIP is at npc (pio.c):
+ * getstate shows it finished without a KVM_RUN, and a commit of GPRs
+ * with RIP = npc stands as it is.
+ */
+static inline bool
+run_io_ours(struct kvmx86_vcpu *cpu)
+{
+	if (!run_io_served(cpu))
+		return false;
+	if (!cpu->pio_asked)
+		run_pio_ask(cpu);
+	return cpu->pio_ends[cpu->exit_io.in];
+}
+
+/* run_io_ours() without asking: false until pio.c was asked. */
+static inline bool
+run_io_ours_known(const struct kvmx86_vcpu *cpu)
+{
+	return run_io_served(cpu) && cpu->pio_ends[cpu->exit_io.in];
+}
+
+/* The GPRs once the served IN/OUT is finished: RIP = npc, an IN's AL/AX/EAX. */
+static inline void
+run_io_finish(const struct kvmx86_vcpu *cpu, uint64_t *gprs)
+{
+	gprs[NVMM_X64_GPR_RIP] = cpu->exit_io.npc;
+	if (cpu->exit_io.in)
+		run_io_in_data(cpu->run, &gprs[NVMM_X64_GPR_RAX]);
 }
 
 struct run_plan {
@@ -605,30 +639,61 @@ run_merge_gprs(const struct kvm_regs *exit_regs, const struct kvm_regs *now,
 	}
 }
 
-int
-kvmx86_getstate(struct fe_vcpu *v)
+/* Any classes after any exit: the cases of kvmx86_getstate() in full. */
+static int __attribute__((noinline))
+getstate_any(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm)
 {
-	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
-	struct nvmm_comm_page *comm = &v->comm;
-	int error;
-
+	uint64_t wanted = comm->state_wanted;
 	bool ours = run_io_ours(cpu);
+	int error;
 
 	/* An answered instruction is finished before anyone looks. */
 	if (cpu->pending != KVMX86_PENDING_NONE && !ours &&
 	    (cpu->served || cpu->settled) &&
 	    (error = kvmx86_complete(cpu)) != 0)
 		return error;
-	error = kvmx86_state_get(cpu, comm->state_wanted, &comm->state);
-	if (error != 0)
+	if ((error = kvmx86_state_get(cpu, wanted, &comm->state)) != 0)
 		return error;
-	if (ours && (comm->state_wanted & NVMM_X64_STATE_GPRS))
+	if (wanted & NVMM_X64_STATE_GPRS) {
+		if (ours)
+			run_io_finish(cpu, comm->state.gprs);
+		/* An unserved OUT KVM already stepped over: NVMM shows it at RIP. */
+		else if (cpu->pending == KVMX86_PENDING_IO && !cpu->served)
+			comm->state.gprs[NVMM_X64_GPR_RIP] = cpu->exit_regs.rip;
+	}
+	comm->state_cached |= wanted;
+	return 0;
+}
+
+/* KVM's GPRs are NVMM's: nothing pending, or an MMIO/MSR exit unanswered. */
+static inline bool
+getstate_gprs_as_kvms(const struct kvmx86_vcpu *cpu)
+{
+	return cpu->pending != KVMX86_PENDING_IO &&
+	    ((!cpu->served && !cpu->settled) ||
+	    cpu->pending == KVMX86_PENDING_NONE);
+}
+
+/*
+ * Fast path: GPRS alone (an emulator reading the registers of an exit),
+ * where nothing is to be finished first: KVM's GPRs as they stand, or
+ * with the served IN/OUT finished by us. It takes the same decisions as
+ * getstate_any(), which does everything else (and asks pio.c first).
+ */
+int
+kvmx86_getstate(struct fe_vcpu *v)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct nvmm_comm_page *comm = &v->comm;
+	bool ours = run_io_ours_known(cpu);
+
+	if (comm->state_wanted != NVMM_X64_STATE_GPRS ||
+	    (!ours && !getstate_gprs_as_kvms(cpu)))
+		return getstate_any(cpu, comm);
+	kvmx86_gprs_from_kvm(&cpu->run->s.regs.regs, comm->state.gprs);
+	if (ours)
 		run_io_finish(cpu, comm->state.gprs);
-	/* An unserved OUT KVM already stepped over: NVMM shows it at RIP. */
-	if (cpu->pending == KVMX86_PENDING_IO && !cpu->served &&
-	    (comm->state_wanted & NVMM_X64_STATE_GPRS))
-		comm->state.gprs[NVMM_X64_GPR_RIP] = cpu->exit_regs.rip;
-	comm->state_cached |= comm->state_wanted;
+	comm->state_cached |= NVMM_X64_STATE_GPRS;
 	return 0;
 }
 
@@ -663,18 +728,17 @@ kvmx86_mem_access(struct fe_vcpu *v, struct fe_mem_access *acc)
 	return 0;
 }
 
-int
-kvmx86_access_done(struct fe_vcpu *v)
+/*
+ * The emulator holds GPRs (a getstate before the assist): NVMM's assists
+ * update them, so do we. Apart: it copies the exit's GPRs (144 bytes),
+ * which most assists, made before any getstate, need not.
+ */
+static int __attribute__((noinline))
+access_done_gprs(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm)
 {
-	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
-	struct nvmm_comm_page *comm = &v->comm;
 	struct kvm_regs exit_regs;
 	int error;
 
-	cpu->served = true;
-	/* The emulator holds GPRs: NVMM's assists update them, so do we. */
-	if (!(comm->state_cached & NVMM_X64_STATE_GPRS))
-		return 0;
 	/* Finishing the instruction replaces cpu->exit_regs (a stashed exit). */
 	exit_regs = cpu->exit_regs;
 	if (run_io_ours(cpu)) {
@@ -690,4 +754,15 @@ kvmx86_access_done(struct fe_vcpu *v)
 		return error;
 	run_merge_gprs(&exit_regs, &cpu->run->s.regs.regs, comm);
 	return 0;
+}
+
+int
+kvmx86_access_done(struct fe_vcpu *v)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+
+	cpu->served = true;
+	if (!(v->comm.state_cached & NVMM_X64_STATE_GPRS))
+		return 0;
+	return access_done_gprs(cpu, &v->comm);
 }

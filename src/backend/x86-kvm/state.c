@@ -5,7 +5,9 @@
  * next KVM_RUN; reading them costs nothing when KVM stored them at the
  * exit, which it does for GPRs always and for the others while they are
  * in use (see "The sync area"). The rest (XCR0, debug registers, MSRs,
- * FPU) needs one ioctl per class. Sanitising happens here only.
+ * FPU) needs one ioctl per class. Sanitising happens here only. The
+ * GPRs' pair lives in kvmx86.h, inline with the getstate and setstate of
+ * GPRS alone that most exits make.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -70,50 +72,7 @@ const struct nvmm_x64_state kvmx86_reset_state = {
 	},
 };
 
-/* ---- GPRS ------------------------------------------------------------------------ */
-
-/*
- * Written out, not a table of offsets: every exit with a getstate or
- * setstate of GPRS converts them, and the compiler moves the registers
- * that sit in the same order in both (R8-R15, RIP, RFLAGS) as a block.
- */
-void
-kvmx86_gprs_from_kvm(const struct kvm_regs *r, uint64_t *g)
-{
-	g[NVMM_X64_GPR_RAX] = r->rax;
-	g[NVMM_X64_GPR_RCX] = r->rcx;
-	g[NVMM_X64_GPR_RDX] = r->rdx;
-	g[NVMM_X64_GPR_RBX] = r->rbx;
-	g[NVMM_X64_GPR_RSP] = r->rsp;
-	g[NVMM_X64_GPR_RBP] = r->rbp;
-	g[NVMM_X64_GPR_RSI] = r->rsi;
-	g[NVMM_X64_GPR_RDI] = r->rdi;
-	memcpy(&g[NVMM_X64_GPR_R8], &r->r8, 10 * sizeof(uint64_t));
-}
-
-static void
-gprs_to_kvm(const uint64_t *g, struct kvm_regs *r)
-{
-	r->rax = g[NVMM_X64_GPR_RAX];
-	r->rcx = g[NVMM_X64_GPR_RCX];
-	r->rdx = g[NVMM_X64_GPR_RDX];
-	r->rbx = g[NVMM_X64_GPR_RBX];
-	r->rsp = g[NVMM_X64_GPR_RSP];
-	r->rbp = g[NVMM_X64_GPR_RBP];
-	r->rsi = g[NVMM_X64_GPR_RSI];
-	r->rdi = g[NVMM_X64_GPR_RDI];
-	memcpy(&r->r8, &g[NVMM_X64_GPR_R8], 10 * sizeof(uint64_t));
-}
-
-/* R8-R15, RIP, RFLAGS: the same order on both sides. */
-_Static_assert(NVMM_X64_GPR_R15 == NVMM_X64_GPR_R8 + 7 &&
-    NVMM_X64_GPR_RIP == NVMM_X64_GPR_R8 + 8 &&
-    NVMM_X64_GPR_RFLAGS == NVMM_X64_GPR_R8 + 9 &&
-    NVMM_X64_NGPR == NVMM_X64_GPR_R8 + 10, "NVMM's GPR order");
-_Static_assert(offsetof(struct kvm_regs, rip) ==
-    offsetof(struct kvm_regs, r8) + 8 * 8 &&
-    offsetof(struct kvm_regs, rflags) ==
-    offsetof(struct kvm_regs, r8) + 9 * 8, "KVM's GPR order");
+/* ---- GPRS: kvmx86.h, inline ------------------------------------------------------ */
 
 /* ---- SEGS ------------------------------------------------------------------------ */
 
@@ -470,8 +429,9 @@ state_sync_classes(uint64_t flags)
 	return classes;
 }
 
+/* Any classes (kvmx86.h: GPRS alone is converted inline). */
 int
-kvmx86_state_get(struct kvmx86_vcpu *cpu, uint64_t flags,
+kvmx86_state_get_classes(struct kvmx86_vcpu *cpu, uint64_t flags,
     struct nvmm_x64_state *state)
 {
 	const struct kvm_sync_regs *s = &cpu->run->s.regs;
@@ -507,8 +467,9 @@ efer_fix_lma(struct kvm_sregs *sr)
 		sr->efer &= ~EFER_LMA;
 }
 
+/* Any classes (kvmx86.h: GPRS alone is converted inline). */
 int
-kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
+kvmx86_state_set_classes(struct kvmx86_vcpu *cpu, uint64_t flags,
     const struct nvmm_x64_state *state)
 {
 	struct kvm_run *run = cpu->run;
@@ -520,7 +481,7 @@ kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
 	if ((error = kvmx86_sync_need(cpu, state_sync_classes(flags))) != 0)
 		return error;
 	if (flags & NVMM_X64_STATE_GPRS) {
-		gprs_to_kvm(state->gprs, &run->s.regs.regs);
+		kvmx86_gprs_to_kvm(state->gprs, &run->s.regs.regs);
 		run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	}
 	if (flags & NVMM_X64_STATE_SEGS)
@@ -548,16 +509,6 @@ kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
 /* ---- The sync area ---------------------------------------------------------------- */
 
 /* What the sync area holds and when: kvmx86.h, "The sync area". */
-
-/* Fresh events from KVM: is an NMI of ours still in flight? */
-void
-kvmx86_sync_nmi_settled(struct kvmx86_vcpu *cpu)
-{
-	const struct kvm_vcpu_events *ev = &cpu->run->s.regs.events;
-
-	if (!ev->nmi.pending && !ev->nmi.injected)
-		cpu->nmi_unsettled = false;
-}
 
 /* kvmx86_sync_need() found these classes stale: fetch them by ioctl. */
 int
