@@ -43,14 +43,19 @@ struct reg_record {
  * A run directory this process uses. POSIX locks belong to the process,
  * and closing any descriptor of a file drops all of the process's locks
  * on it: so the process keeps one descriptor of a slots file while it
- * holds one of its ids, and every use of that file goes through it.
+ * holds one of its ids, and every use of that file goes through it. A
+ * directory stays open after its last id is given back, so that the next
+ * creation finds it with two stats (reg_dir_get).
  */
 struct reg_dir {
 	int dfd;		/* -1: unused */
 	int slots;
 	dev_t dev;		/* the slots file's */
 	ino_t ino;
+	dev_t dir_dev;		/* the directory's */
+	ino_t dir_ino;
 	unsigned int held;	/* ids of ours in it */
+	bool swept;		/* reg_sweep() ran on it */
 };
 
 /* An id this process holds. */
@@ -69,6 +74,8 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 static struct reg_dir reg_dirs[REG_MAX_DIRS];
 static struct reg_own reg_own[NVMM_MAX_MACHINES];
+static pid_t reg_pid;		/* getpid(), a syscall, asked once a process */
+static uint64_t reg_names[2];	/* record names: seed, count (reg_record_name) */
 
 static void
 reg_reset(void)
@@ -77,6 +84,8 @@ reg_reset(void)
 		reg_dirs[i].dfd = -1;
 	for (size_t i = 0; i < NVMM_MAX_MACHINES; i++)
 		reg_own[i].fd = -1;
+	reg_pid = getpid();
+	reg_names[0] = 0;	/* a fork child names its records anew */
 }
 
 /* ---- fork() ------------------------------------------------------------------- */
@@ -130,10 +139,44 @@ reg_begin(void)
 
 /* ---- Run directories and slots ---------------------------------------------------- */
 
+static void
+reg_dir_close(struct reg_dir *d)
+{
+	close(d->slots);
+	close(d->dfd);
+	d->dfd = -1;
+}
+
+/*
+ * A directory already open, if the run directory's path still names it,
+ * it is still safe (rundir.h) and its slots file is the same one: two
+ * stats, where opening and checking both again takes seven calls.
+ */
+static int
+reg_dir_known(void)
+{
+	struct stat dst, sst;
+
+	if (stat(rundir_path(), &dst) == -1 || rundir_check(&dst) != RUNDIR_OK)
+		return -1;
+	for (int i = 0; i < REG_MAX_DIRS; i++) {
+		const struct reg_dir *d = &reg_dirs[i];
+
+		if (d->dfd == -1 || d->dir_dev != dst.st_dev ||
+		    d->dir_ino != dst.st_ino)
+			continue;
+		if (fstatat(d->dfd, RUNDIR_SLOTS, &sst, AT_SYMLINK_NOFOLLOW) ==
+		    0 && sst.st_dev == d->dev && sst.st_ino == d->ino)
+			return i;
+		break;
+	}
+	return -1;
+}
+
 /*
  * The current run directory, checked (rundir.h), with its slots file: one
- * already in use, or a new one that reg_dir_put() closes unless an id of
- * ours is taken in it meanwhile.
+ * already open, or a new one. Directories no id of ours holds any more
+ * are closed when another one is opened.
  */
 static int
 reg_dir_get(bool create, int *idx)
@@ -142,6 +185,8 @@ reg_dir_get(bool create, int *idx)
 	struct stat dst, sst;
 	int dfd, sfd, error, i;
 
+	if ((*idx = reg_dir_known()) != -1)
+		return 0;
 	if ((error = rundir_open(create, &dfd, &dst, &problem)) != 0)
 		return error;
 	if (fstatat(dfd, RUNDIR_SLOTS, &sst, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -153,6 +198,10 @@ reg_dir_get(bool create, int *idx)
 				return 0;
 			}
 		}
+	}
+	for (i = 0; i < REG_MAX_DIRS; i++) {
+		if (reg_dirs[i].dfd != -1 && reg_dirs[i].held == 0)
+			reg_dir_close(&reg_dirs[i]);
 	}
 	for (i = 0; i < REG_MAX_DIRS && reg_dirs[i].dfd != -1; i++)
 		continue;
@@ -172,21 +221,10 @@ reg_dir_get(bool create, int *idx)
 		return error;
 	}
 	reg_dirs[i] = (struct reg_dir){ .dfd = dfd, .slots = sfd,
-	    .dev = sst.st_dev, .ino = sst.st_ino, .held = 0 };
+	    .dev = sst.st_dev, .ino = sst.st_ino, .dir_dev = dst.st_dev,
+	    .dir_ino = dst.st_ino };
 	*idx = i;
 	return 0;
-}
-
-static void
-reg_dir_put(int idx)
-{
-	struct reg_dir *d = &reg_dirs[idx];
-
-	if (d->held > 0)
-		return;
-	close(d->slots);
-	close(d->dfd);
-	d->dfd = -1;
 }
 
 /* Take (F_WRLCK) or give back (F_UNLCK) byte id of the slots file. */
@@ -213,14 +251,26 @@ reg_slot_holder(const struct reg_dir *d, uint32_t id)
 
 /* ---- Record files ---------------------------------------------------------------- */
 
+/*
+ * A name no one can guess (no one can take it first): a key drawn once
+ * per process, mixed with a count (splitmix64's finaliser), rather than
+ * a getrandom() per record.
+ */
 static void
 reg_record_name(char *name, size_t len, uint32_t id)
 {
-	uint32_t r;
+	uint64_t z;
 
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-		r = (uint32_t)getpid() ^ (uint32_t)time(NULL) ^ (uint32_t)rand();
-	snprintf(name, len, REG_PREFIX "%03u.%08x", id, r);
+	if (reg_names[0] == 0 && getrandom(&reg_names[0], sizeof(reg_names[0]),
+	    GRND_NONBLOCK) != (ssize_t)sizeof(reg_names[0]))
+		reg_names[0] = (uint64_t)reg_pid << 32 ^ (uint64_t)time(NULL) ^
+		    (uint64_t)rand();
+	reg_names[0] |= 1;	/* drawn */
+	z = reg_names[0] + 0x9E3779B97F4A7C15ULL * ++reg_names[1];
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	z ^= z >> 31;
+	snprintf(name, len, REG_PREFIX "%03u.%08x", id, (uint32_t)z);
 }
 
 static int
@@ -258,42 +308,102 @@ reg_each_record(int dfd, uint32_t id, bool (*fn)(int, const char *, void *),
 }
 
 /*
- * Records of id left behind by dead owners (we hold id, so no one else
- * has a live one): ours to remove if we made them, or if we are root.
+ * Records left behind by dead owners block nothing, but would pile up.
+ * The first time this process registers in a directory, it removes those
+ * that it may (its user's; all of them as root): a record exists only
+ * while its maker holds its id (it is unlinked before the id is given
+ * back), so every record of an id we could take is a dead owner's; we
+ * hold the id while removing them, so that no new one appears meanwhile.
+ * One pass over the directory per process, rather than one per creation.
  */
-static bool
-reg_remove_stale(int dfd, const char *name, void *arg)
+static void
+reg_sweep(struct reg_dir *d)
 {
+	char prefix[32];
+	struct dirent *de;
 	struct stat st;
+	DIR *dir;
+	int fd;
 
-	(void)arg;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (geteuid() == 0 || st.st_uid == geteuid()))
-		(void)unlinkat(dfd, name, 0);
-	return true;
+	d->swept = true;
+	if ((fd = openat(d->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		unsigned int id;
+
+		if (sscanf(de->d_name, REG_PREFIX "%3u.", &id) != 1 ||
+		    id >= NVMM_MAX_MACHINES || reg_own[id].fd != -1)
+			continue;
+		snprintf(prefix, sizeof(prefix), REG_PREFIX "%03u.", id);
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
+		    !reg_slot_set(d, id, F_WRLCK))
+			continue;	/* not a record, or its id is held */
+		if (fstatat(d->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (geteuid() == 0 || st.st_uid == geteuid()))
+			(void)unlinkat(d->dfd, de->d_name, 0);
+		(void)reg_slot_set(d, id, F_UNLCK);
+	}
+	closedir(dir);
+}
+
+/* What a record file holds about a machine. */
+static void
+reg_record_make(const struct reg_info *info, uint32_t id,
+    struct reg_record *r)
+{
+	*r = (struct reg_record){
+		.magic = REG_MAGIC,
+		.machid = id,
+		.pid = info->pid,
+		.nvcpus = info->nvcpus,
+		.nram = info->nram,
+		.time = info->time,
+	};
 }
 
 /*
- * A new record file, locked before it has a name (O_TMPFILE), so that no
- * one can take a lock on it first; where the file system cannot, named at
- * once and given up for another name if someone did.
+ * A locked record file made ready: its mode (the umask applies to
+ * O_TMPFILE too; most umasks leave 0644 as it is), its record.
  */
 static int
-reg_record_open(int dfd, uint32_t id, char *name, size_t len, int *fdp)
+reg_record_fill(int fd, const struct reg_record *r, struct stat *st)
+{
+	if (fstat(fd, st) == -1)
+		return errno;
+	if ((st->st_mode & 07777) != REG_MODE)
+		(void)fchmod(fd, REG_MODE);
+	if (pwrite(fd, r, sizeof(*r), 0) != (ssize_t)sizeof(*r))
+		return errno ? errno : EIO;
+	return 0;
+}
+
+/*
+ * A new record file, locked and written before it has a name (O_TMPFILE),
+ * so that no one can take a lock on it first and no reader sees it
+ * empty; where the file system cannot, named at once and given up for
+ * another name if someone locked it first.
+ */
+static int
+reg_record_open(int dfd, const struct reg_record *r, char *name, size_t len,
+    int *fdp, struct stat *st)
 {
 	char proc[64];
 	int fd, error;
 
 	fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, REG_MODE);
 	if (fd != -1) {
-		if ((error = reg_record_lock(fd)) != 0) {
+		if ((error = reg_record_lock(fd)) != 0 ||
+		    (error = reg_record_fill(fd, r, st)) != 0) {
 			close(fd);
 			return error;
 		}
-		(void)fchmod(fd, REG_MODE);	/* no umask */
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 		for (int tries = 0; tries < REG_TRIES; tries++) {
-			reg_record_name(name, len, id);
+			reg_record_name(name, len, r->machid);
 			if (linkat(AT_FDCWD, proc, dfd, name,
 			    AT_SYMLINK_FOLLOW) == 0) {
 				*fdp = fd;
@@ -310,7 +420,7 @@ reg_record_open(int dfd, uint32_t id, char *name, size_t len, int *fdp)
 		return errno;
 	}
 	for (int tries = 0; tries < REG_TRIES; tries++) {
-		reg_record_name(name, len, id);
+		reg_record_name(name, len, r->machid);
 		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
 		    O_NOFOLLOW, REG_MODE);
 		if (fd == -1) {
@@ -318,10 +428,14 @@ reg_record_open(int dfd, uint32_t id, char *name, size_t len, int *fdp)
 				continue;
 			return errno;
 		}
-		(void)fchmod(fd, REG_MODE);
 		if (reg_record_lock(fd) == 0) {
-			*fdp = fd;
-			return 0;
+			if ((error = reg_record_fill(fd, r, st)) == 0) {
+				*fdp = fd;
+				return 0;
+			}
+			(void)unlinkat(dfd, name, 0);
+			close(fd);
+			return error;
 		}
 		(void)unlinkat(dfd, name, 0);
 		close(fd);
@@ -336,19 +450,14 @@ static int
 reg_publish(struct reg_entry *e, int idx, uint32_t id)
 {
 	struct reg_dir *d = &reg_dirs[idx];
+	struct reg_record r;
 	struct stat st;
 	int fd = -1, error;
 
-	reg_each_record(d->dfd, id, reg_remove_stale, NULL);
-	if ((error = reg_record_open(d->dfd, id, e->name, sizeof(e->name),
-	    &fd)) != 0)
+	reg_record_make(&e->info, id, &r);
+	if ((error = reg_record_open(d->dfd, &r, e->name, sizeof(e->name),
+	    &fd, &st)) != 0)
 		return error;
-	if (fstat(fd, &st) == -1) {
-		error = errno;
-		(void)unlinkat(d->dfd, e->name, 0);
-		close(fd);
-		return error;
-	}
 	reg_own[id] = (struct reg_own){ .fd = fd, .dev = st.st_dev,
 	    .ino = st.st_ino, .info = e->info };
 	e->fd = fd;
@@ -384,37 +493,29 @@ reg_acquire(struct reg_entry *e, uint32_t max)
 	if (max > NVMM_MAX_MACHINES)
 		max = NVMM_MAX_MACHINES;
 	e->fd = -1;
-	e->info.pid = getpid();
 	e->info.time = time(NULL);
 	reg_begin();
+	e->info.pid = reg_pid;
 	if ((error = reg_dir_get(true, &idx)) == 0) {
+		if (!reg_dirs[idx].swept)
+			reg_sweep(&reg_dirs[idx]);
+		error = reg_take_lowest(e, idx, max);
 		/* Say "cannot write the run dir", not "all ids taken". */
-		if (faccessat(reg_dirs[idx].dfd, ".", W_OK | X_OK,
-		    AT_EACCESS) == -1)
+		if (error == ENOBUFS && faccessat(reg_dirs[idx].dfd, ".",
+		    W_OK | X_OK, AT_EACCESS) == -1)
 			error = errno;
-		else
-			error = reg_take_lowest(e, idx, max);
-		reg_dir_put(idx);
 	}
 	pthread_mutex_unlock(&reg_lock);
-	if (error == 0 && (error = reg_update(e)) != 0)
-		reg_release(e);
 	return error;
 }
 
 int
 reg_update(struct reg_entry *e)
 {
-	struct reg_record r = {
-		.magic = REG_MAGIC,
-		.machid = e->machid,
-		.pid = e->info.pid,
-		.nvcpus = e->info.nvcpus,
-		.nram = e->info.nram,
-		.time = e->info.time,
-	};
+	struct reg_record r;
 	int error = 0;
 
+	reg_record_make(&e->info, e->machid, &r);
 	reg_begin();
 	if (e->fd == -1 || reg_own[e->machid].fd != e->fd) {
 		error = EBADF;		/* a fork child's copy */
@@ -441,7 +542,6 @@ reg_release(struct reg_entry *e)
 		(void)reg_slot_set(d, e->machid, F_UNLCK);
 		reg_own[e->machid].fd = -1;
 		d->held--;
-		reg_dir_put(e->dir);
 	}
 	pthread_mutex_unlock(&reg_lock);
 	e->fd = -1;
@@ -543,11 +643,10 @@ reg_holder(uint32_t machid, pid_t *pid)
 
 	reg_begin();
 	if (reg_own[machid].fd != -1) {
-		*pid = getpid();
+		*pid = reg_pid;
 	} else if ((error = reg_other_holder(machid, &idx, pid)) == 0) {
 		if (*pid == 0)
 			error = ENOENT;
-		reg_dir_put(idx);
 	}
 	pthread_mutex_unlock(&reg_lock);
 	return error;
@@ -566,7 +665,6 @@ reg_lookup(uint32_t machid, struct reg_info *info)
 		if (s.holder > 0)
 			reg_each_record(reg_dirs[idx].dfd, machid,
 			    reg_match_record, &s);
-		reg_dir_put(idx);
 		if (!s.found) {
 			error = ENOENT;	/* free, or nothing published */
 		} else {

@@ -13,8 +13,8 @@
  *   (mode 0644 in a sticky directory: no one else can change, replace or
  *   remove it), locked by the owner process too: a record counts only if
  *   the process that holds slot N also holds its lock. Files left behind
- *   by dead owners block nothing and are removed by the next owner of the
- *   id who may.
+ *   by dead owners block nothing; the next process to register there
+ *   removes those it may (its user's; root: all).
  * A fork child closes the descriptors it inherited (pthread_atfork); POSIX
  * locks are the parent's alone.
  */

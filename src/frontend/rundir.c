@@ -31,7 +31,7 @@ rundir_kvm_gid(void)
 
 /* ---- The directory ------------------------------------------------------------ */
 
-static enum rundir_problem
+enum rundir_problem
 rundir_check(const struct stat *st)
 {
 	if (!S_ISDIR(st->st_mode))

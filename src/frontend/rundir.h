@@ -51,6 +51,9 @@ const char *rundir_path(void);
 int rundir_open(bool create, int *dfd, struct stat *st,
     enum rundir_problem *problem);
 
+/* Whether a directory (its stat) is safe to use, else the problem. */
+enum rundir_problem rundir_check(const struct stat *);
+
 /*
  * Open the slots file of a directory rundir_open() accepted (dst: its
  * stat), read-write; with create, make it when missing if the caller owns

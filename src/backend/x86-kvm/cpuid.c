@@ -90,17 +90,19 @@ cpuid_leaf_zeroed(uint32_t leaf)
 #define CPUID_QUIRKS_OFF	(KVM_X86_QUIRK_MWAIT_NEVER_UD_FAULTS | \
 	KVM_X86_QUIRK_FIX_HYPERCALL_INSN)
 
+/* The quirks of CPUID_QUIRKS_OFF this KVM can turn off (kvmx86_cpuid_probe). */
+static uint64_t cpuid_quirks_off;
+
 int
 kvmx86_cpuid_vm_setup(int vm_fd)
 {
 	struct kvm_enable_cap cap;
-	int have = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2);
 
-	if (have <= 0)
+	if (cpuid_quirks_off == 0)
 		return 0;	/* an older KVM: see libnvmm(3), "Linux" */
 	memset(&cap, 0, sizeof(cap));
 	cap.cap = KVM_CAP_DISABLE_QUIRKS2;
-	cap.args[0] = CPUID_QUIRKS_OFF & (uint64_t)have;
+	cap.args[0] = cpuid_quirks_off;
 	return ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0 ? 0 : errno;
 }
 
@@ -128,6 +130,7 @@ int
 kvmx86_cpuid_probe(void)
 {
 	struct kvm_cpuid2 *c;
+	int have;
 
 	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
 	if (c == NULL)
@@ -138,6 +141,10 @@ kvmx86_cpuid_probe(void)
 		return errno;
 	}
 	kvmx86_host.supported = c;
+	/* The same for every VM of the default type: asked once. */
+	have = ioctl(kvmx86_host.kvm_fd, KVM_CHECK_EXTENSION,
+	    KVM_CAP_DISABLE_QUIRKS2);
+	cpuid_quirks_off = have > 0 ? CPUID_QUIRKS_OFF & (uint64_t)have : 0;
 	return 0;
 }
 

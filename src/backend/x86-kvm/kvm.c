@@ -205,6 +205,14 @@ kvmx86_new_fd(int fd, unsigned long req, unsigned long arg)
 
 /* ---- Machines -------------------------------------------------------------------- */
 
+static void
+kvmx86_machine_free(struct kvmx86_machine *mach)
+{
+	close(mach->vm_fd);
+	pthread_mutex_destroy(&mach->prepare_lock);
+	free(mach);
+}
+
 static int
 kvmx86_machine_create(struct fe_machine *m)
 {
@@ -219,9 +227,9 @@ kvmx86_machine_create(struct fe_machine *m)
 		free(mach);
 		return error;
 	}
-	error = kvmx86_msr_setup(mach->vm_fd);
-	if (error == 0)
-		error = kvmx86_cpuid_vm_setup(mach->vm_fd);
+	pthread_mutex_init(&mach->prepare_lock, NULL);
+	/* The MSR filter goes in at the first run: kvmx86_vcpu_prepare(). */
+	error = kvmx86_cpuid_vm_setup(mach->vm_fd);
 	if (error == 0)
 		error = kvmx86_dirty_vm_setup(mach->vm_fd);
 	/* Intel: real mode needs a TSS KVM places in guest memory. */
@@ -229,8 +237,7 @@ kvmx86_machine_create(struct fe_machine *m)
 	    ioctl(mach->vm_fd, KVM_SET_TSS_ADDR, VMX_TSS_ADDR) == -1)
 		error = errno;
 	if (error != 0) {
-		close(mach->vm_fd);
-		free(mach);
+		kvmx86_machine_free(mach);
 		return error;
 	}
 	m->machdata = mach;
@@ -240,10 +247,7 @@ kvmx86_machine_create(struct fe_machine *m)
 static void
 kvmx86_machine_destroy(struct fe_machine *m)
 {
-	struct kvmx86_machine *mach = m->machdata;
-
-	close(mach->vm_fd);
-	free(mach);
+	kvmx86_machine_free(m->machdata);
 }
 
 static int
@@ -291,14 +295,7 @@ kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 		goto fail;
 	}
 	cpu->run = run;
-	/*
-	 * The CPUID table goes in at the first run (run.c), with the vCPU
-	 * count of then: installing it here as well cost the creation a
-	 * KVM_SET_CPUID2 that the first run repeated.
-	 */
-	if ((error = kvmx86_sync_init(cpu)) != 0 ||
-	    (error = kvmx86_msr_vcpu_setup(cpu)) != 0)
-		goto fail;
+	/* The rest goes in at the first run: kvmx86_vcpu_prepare(). */
 
 	/* NVMM's RESET state, cached and installed at the first run. */
 	v->comm.state = kvmx86_reset_state;
@@ -308,6 +305,38 @@ kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 	return 0;
 fail:
 	kvmx86_vcpu_free(cpu);
+	return error;
+}
+
+/*
+ * Before a vCPU's first guest entry (run.c calls this until one happens):
+ * what only guest code sees. Guest code runs only inside KVM_RUN, and
+ * KVM's host-side MSR accesses (getstate, setstate) are not filtered, so
+ * no caller can tell that these were not there at creation; a machine or
+ * vCPU that never runs does not pay for them:
+ * - the machine's MSR filter, at the first run of any of its vCPUs: KVM
+ *   waits for an SRCU grace period when it takes one (~30 us here, more
+ *   than all the rest a creation adds to KVM's own);
+ * - MISC_ENABLE as NVMM shows it (msr.c);
+ * - the CPUID table, with the vCPU count of then (installing it at
+ *   creation too cost a KVM_SET_CPUID2 that the first run repeated).
+ */
+int
+kvmx86_vcpu_prepare(struct fe_machine *m, struct kvmx86_vcpu *cpu)
+{
+	struct kvmx86_machine *mach = m->machdata;
+	int error = 0;
+
+	pthread_mutex_lock(&mach->prepare_lock);
+	if (!mach->msr_filtered &&
+	    (error = kvmx86_msr_setup(mach->vm_fd)) == 0)
+		mach->msr_filtered = true;
+	pthread_mutex_unlock(&mach->prepare_lock);
+	if (error == 0 && !cpu->misc_set &&
+	    (error = kvmx86_msr_vcpu_setup(cpu)) == 0)
+		cpu->misc_set = true;
+	if (error == 0)
+		error = kvmx86_cpuid_install(cpu, m->nvcpus);
 	return error;
 }
 

@@ -38,6 +38,8 @@ extern struct kvmx86_host kvmx86_host;
 struct kvmx86_machine {
 	int vm_fd;
 	uint64_t maps_gen;	/* slot changes (under the maps lock) */
+	pthread_mutex_t prepare_lock;	/* first runs (kvmx86_vcpu_prepare) */
+	bool msr_filtered;	/* the MSR filter is in (prepare_lock) */
 };
 
 /*
@@ -181,6 +183,7 @@ struct kvmx86_vcpu {
 	struct nvmm_vcpu_conf_cpuid cpuid_conf[KVMX86_CPUID_MAXOPS];
 	unsigned int ncpuid_conf;
 	bool cpuid_dirty;
+	bool misc_set;			/* MISC_ENABLE as NVMM shows it */
 	bool has_run;
 
 	/*
@@ -237,7 +240,7 @@ int kvmx86_state_get_classes(struct kvmx86_vcpu *, uint64_t flags,
     struct nvmm_x64_state *);
 int kvmx86_state_set_classes(struct kvmx86_vcpu *, uint64_t flags,
     const struct nvmm_x64_state *);
-int kvmx86_sync_init(struct kvmx86_vcpu *);
+void kvmx86_sync_init(struct kvmx86_vcpu *);
 int kvmx86_sync_fetch(struct kvmx86_vcpu *, uint64_t missing);
 
 /*
@@ -433,6 +436,7 @@ void kvmx86_exit_translate(struct kvmx86_vcpu *, int run_error,
 /* run.c */
 int kvmx86_complete(struct kvmx86_vcpu *);
 void kvmx86_kick(struct fe_vcpu *);
+int kvmx86_vcpu_prepare(struct fe_machine *, struct kvmx86_vcpu *);
 int kvmx86_vcpu_run(struct fe_machine *, struct fe_vcpu *,
     struct nvmm_vcpu_exit *);
 int kvmx86_io_access(struct fe_vcpu *, struct fe_io_access *);

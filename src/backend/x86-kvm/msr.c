@@ -199,18 +199,24 @@ msr_host_rw(int fd, unsigned long req, uint32_t msr, uint64_t *val)
 
 /*
  * Guest reads of MISC_ENABLE stay in KVM, so give KVM the value NVMM
- * shows; guest writes never reach it (msr_local).
+ * shows; guest writes never reach it (msr_local). KVM starts every vCPU
+ * with the same value, and NVMM's view of it is the same whether made
+ * from KVM's or from ours again: so it is asked of KVM once per process.
  */
 int
 kvmx86_msr_vcpu_setup(struct kvmx86_vcpu *cpu)
 {
-	uint64_t misc = 0;
+	static _Atomic uint64_t shown;	/* 0: not asked yet */
+	uint64_t misc = atomic_load_explicit(&shown, memory_order_relaxed);
 	int error;
 
-	if ((error = msr_host_rw(cpu->fd, KVM_GET_MSRS, MSR_MISC_ENABLE,
-	    &misc)) != 0)
-		return error;
-	misc = (misc & ~MISC_HIDDEN) | MISC_SHOWN;
+	if (misc == 0) {
+		if ((error = msr_host_rw(cpu->fd, KVM_GET_MSRS,
+		    MSR_MISC_ENABLE, &misc)) != 0)
+			return error;
+		misc = (misc & ~MISC_HIDDEN) | MISC_SHOWN;
+		atomic_store_explicit(&shown, misc, memory_order_relaxed);
+	}
 	return msr_host_rw(cpu->fd, KVM_SET_MSRS, MSR_MISC_ENABLE, &misc);
 }
 

@@ -577,7 +577,7 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 
 	if ((error = run_adopt_thread(cpu)) != 0)
 		return run_invalid(cpu, exit, error);
-	if (!cpu->has_run && (error = kvmx86_cpuid_install(cpu, m->nvcpus)))
+	if (!cpu->has_run && (error = kvmx86_vcpu_prepare(m, cpu)) != 0)
 		return run_invalid(cpu, exit, error);
 	if ((error = run_settle(cpu, v, &plan)) != 0)
 		return run_invalid(cpu, exit, error);
