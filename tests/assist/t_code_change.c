@@ -3,24 +3,30 @@
  * exits at the same RIP. The backend keeps the last decode of an IO and
  * an MSR exit's instruction and answers the next exit at that RIP from
  * it: this test rewrites the code in place and points the page table at
- * other code, and each exit record (RIP, npc) must still be the one of
- * the code the guest ran. Variants pair up so that consecutive exits
- * share RIP and access on both kinds of host: same start (KVM reports RIP
- * on an OUT) and same end (KVM reports RIP past it).
+ * other code, switches CR3 to tables that point elsewhere, and maps other
+ * memory at the code's guest-physical page (the old memory, still mapped
+ * in this process, unchanged): each exit record (RIP, npc) must still be
+ * the one of the code the guest ran. Variants pair up so that consecutive
+ * exits share RIP and access on both kinds of host: same start (KVM
+ * reports RIP on an OUT) and same end (KVM reports RIP past it).
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "harness.h"
 
 #define PORT		123
 #define MSR		0xFFFFFFFFu	/* exits as RDMSR (guest.h) */
 #define RAM_SIZE	(8u << 20)
-#define PD		(T_PT_BASE + 0x2000)	/* the builder's PD */
+#define PT		T_PT_BASE	/* the builder's tables: PML4 PDPT PD */
+#define PT2		0x78000		/* a copy, for a CR3 switch */
 #define LIN		(0x200000 + 0x800)	/* the code: PD entry 1 */
 #define PAGE_A		0x200000	/* where entry 1 may point */
 #define PAGE_B		0x400000
 #define PAGE_C		0x600000
+#define PAGE_X		RAM_SIZE	/* a 2 MiB area of its own, remapped */
+#define PAGE_SIZE_2M	(2u << 20)
 
 T_GUEST(cc_enter);
 #define CC_VARIANT(name)						\
@@ -49,30 +55,54 @@ static const struct variant rdmsr = V("rdmsr", cc_rdmsr, false);
 static const struct variant rex_rdmsr = V("rex.W rdmsr", cc_rex_rdmsr,
     false);
 
-/* Run the variant at page (guest-physical) through PD entry 1. */
+/*
+ * Run the variant at page (guest-physical) through entry 1 of the PD
+ * under cr3; remap: PAGE_X gets new host memory first.
+ */
 struct step {
 	const struct variant *v;
 	uint64_t page;
 	const char *why;
+	uint64_t cr3;		/* 0: PT */
+	bool remap;
 };
 
+#define STEP(v, page, why)	{ &v, page, why, 0, false }
+#define STEP_CR3(v, page, why)	{ &v, page, why, PT2, false }
+#define STEP_REMAP(v, why)	{ &v, PAGE_X, why, 0, true }
+
 static const struct step steps[] = {
-	{ &out_imm, PAGE_A, "first" },
-	{ &out_imm, PAGE_A, "again" },
-	{ &out_dx, PAGE_A, "code rewritten, same start" },
-	{ &out_imm, PAGE_A, "code rewritten back" },
-	{ &nop_out_dx, PAGE_A, "code rewritten, same end" },
-	{ &out_imm, PAGE_A, "code rewritten back" },
-	{ &out_dx, PAGE_B, "page table moved, same start" },
-	{ &out_imm, PAGE_A, "page table moved back" },
-	{ &nop_out_dx, PAGE_C, "page table moved, same end" },
-	{ &out_imm, PAGE_A, "page table moved back" },
-	{ &rdmsr, PAGE_A, "first" },
-	{ &rdmsr, PAGE_A, "again" },
-	{ &rex_rdmsr, PAGE_A, "code rewritten" },
-	{ &rdmsr, PAGE_A, "code rewritten back" },
-	{ &rex_rdmsr, PAGE_B, "page table moved" },
-	{ &rdmsr, PAGE_A, "page table moved back" },
+	STEP(out_imm, PAGE_A, "first"),
+	STEP(out_imm, PAGE_A, "again"),
+	STEP(out_dx, PAGE_A, "code rewritten, same start"),
+	STEP(out_imm, PAGE_A, "code rewritten back"),
+	STEP(nop_out_dx, PAGE_A, "code rewritten, same end"),
+	STEP(out_imm, PAGE_A, "code rewritten back"),
+	STEP(out_dx, PAGE_B, "page table moved, same start"),
+	STEP(out_imm, PAGE_A, "page table moved back"),
+	STEP(nop_out_dx, PAGE_C, "page table moved, same end"),
+	STEP(out_imm, PAGE_A, "page table moved back"),
+	STEP(rdmsr, PAGE_A, "first"),
+	STEP(rdmsr, PAGE_A, "again"),
+	STEP(rex_rdmsr, PAGE_A, "code rewritten"),
+	STEP(rdmsr, PAGE_A, "code rewritten back"),
+	STEP(rex_rdmsr, PAGE_B, "page table moved"),
+	STEP(rdmsr, PAGE_A, "page table moved back"),
+	/* PT's entry stays on PAGE_A's code: only CR3 tells them apart. */
+	STEP(out_imm, PAGE_A, "before a CR3 switch"),
+	STEP_CR3(out_dx, PAGE_B, "CR3 switched, same start"),
+	STEP(out_imm, PAGE_A, "CR3 switched back"),
+	STEP_CR3(nop_out_dx, PAGE_C, "CR3 switched, same end"),
+	STEP(out_imm, PAGE_A, "CR3 switched back"),
+	STEP_CR3(rex_rdmsr, PAGE_B, "CR3 switched"),
+	STEP(rdmsr, PAGE_A, "CR3 switched back"),
+	/* Same tables, same bytes at the old host memory: only the slot moved. */
+	STEP_REMAP(out_imm, "in an area of its own"),
+	STEP_REMAP(out_dx, "area remapped, same start"),
+	STEP_REMAP(out_imm, "area remapped back"),
+	STEP_REMAP(nop_out_dx, "area remapped, same end"),
+	STEP_REMAP(rdmsr, "area remapped"),
+	STEP_REMAP(rex_rdmsr, "area remapped"),
 };
 
 #define NSTEPS		(sizeof(steps) / sizeof(steps[0]))
@@ -88,15 +118,52 @@ io_cb(struct nvmm_io *io)
 		io_bad++;
 }
 
+/* The tables at PT2: PT's, one level after the other. */
+static void
+tables_copy(struct t_vm *vm)
+{
+	uint64_t pml4e = (PT2 + 0x1000) | 0x3, pdpte = (PT2 + 0x2000) | 0x3;
+
+	memcpy(vm->ram + PT2, vm->ram + PT, 3 * 4096);
+	memcpy(vm->ram + PT2, &pml4e, sizeof(pml4e));
+	memcpy(vm->ram + PT2 + 0x1000, &pdpte, sizeof(pdpte));
+}
+
+/*
+ * PAGE_X on new host memory. The old stays registered (hva_unmap would
+ * unmap it), so it keeps its bytes where a stale decode would read them.
+ */
+static uint8_t *
+area_remap(struct t_vm *vm)
+{
+	static uint8_t *x;
+
+	if (x != NULL)
+		T_CHECK(nvmm_gpa_unmap(&vm->mach, (uintptr_t)x, PAGE_X,
+		    PAGE_SIZE_2M));
+	x = t_vm_map(vm, PAGE_X, PAGE_SIZE_2M,
+	    PROT_READ | PROT_WRITE | PROT_EXEC);
+	return x;
+}
+
 /* Plant the step's code, point PD entry 1 at it, enter at cc_enter. */
 static void
 step_start(struct t_vm *vm, const struct step *s)
 {
 	struct nvmm_x64_state *st = vm->vcpu.state;
 	uint64_t pde = s->page | 0x83;		/* P W PS */
+	uint64_t cr3 = s->cr3 ? s->cr3 : PT;
+	size_t size = (size_t)(s->v->end - s->v->begin);
 
-	t_vm_load(vm, s->page + (LIN & 0x1FFFFF), s->v->begin, s->v->end);
-	memcpy(vm->ram + PD + 8, &pde, sizeof(pde));
+	if (s->remap)
+		memcpy(area_remap(vm) + (LIN & 0x1FFFFF), s->v->begin, size);
+	else
+		t_vm_load(vm, s->page + (LIN & 0x1FFFFF), s->v->begin,
+		    s->v->end);
+	memcpy(vm->ram + cr3 + 0x2000 + 8, &pde, sizeof(pde));
+	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_CRS));
+	st->crs[NVMM_X64_CR_CR3] = cr3;
+	T_CHECK(nvmm_vcpu_setstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_CRS));
 	T_CHECK(nvmm_vcpu_getstate(&vm->mach, &vm->vcpu, NVMM_X64_STATE_GPRS));
 	st->gprs[NVMM_X64_GPR_RIP] = T_CODE_BASE;
 	st->gprs[NVMM_X64_GPR_RBX] = LIN;
@@ -187,6 +254,7 @@ main(void)
 	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
 	t_vm_load(&vm, T_CODE_BASE, cc_enter_begin, cc_enter_end);
 	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
+	tables_copy(&vm);
 	for (size_t i = 0; i < NSTEPS; i++)
 		step_run(&vm, &steps[i]);
 	t_vm_destroy(&vm);

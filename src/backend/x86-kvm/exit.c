@@ -35,36 +35,14 @@ exit_invalid(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 static void
 exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
-	const struct kvm_run *run = cpu->run;
-	struct nvmm_x86_exit_io *io = &exit->u.io;
-	struct kvmx86_insn insn;
-	uint64_t rip = run->s.regs.regs.rip;
-	size_t len;
+	uint64_t rip;
 
 	exit->reason = NVMM_VCPU_EXIT_IO;
-	io->in = (run->io.direction == KVM_EXIT_IO_IN);
-	io->port = run->io.port;
-	io->operand_size = run->io.size;
-	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) == 0 &&
-	    kvmx86_fetch_io_insn(cpu, &insn, &rip, &len) == 0) {
-		io->str = (insn.opcode & 0xFC) == 0x6C;		/* INS, OUTS */
-		io->rep = io->str && insn.rep;
-		io->address_size = insn.address_size;
-		/* As NVMM: INS writes through ES, OUTS reads DS or override. */
-		io->seg = !io->str ? -1 : io->in ? NVMM_X64_SEG_ES :
-		    insn.seg >= 0 ? insn.seg : NVMM_X64_SEG_DS;
-		io->npc = rip + len;
-	} else {
-		/* The code is not in guest RAM: say what KVM told us. */
-		io->str = io->rep = (run->io.count > 1);
-		io->seg = -1;
-		io->address_size = 0;
-		io->npc = rip;
-	}
+	kvmx86_io_exit(cpu, &exit->u.io, &rip);
 	exit_pending(cpu, KVMX86_PENDING_IO);
 	/* NVMM's RIP is on the instruction, even where KVM is past an OUT. */
 	cpu->exit_regs.rip = rip;
-	cpu->exit_io = *io;
+	cpu->exit_io = exit->u.io;
 }
 
 static void
@@ -77,24 +55,12 @@ exit_mmio(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit_pending(cpu, KVMX86_PENDING_MMIO);
 }
 
-/* RIP after RDMSR/WRMSR (0F 32 / 0F 30), prefixes included. */
-static uint64_t
-exit_msr_npc(struct kvmx86_vcpu *cpu)
-{
-	struct kvmx86_insn insn;
-	uint64_t rip = cpu->run->s.regs.regs.rip;
-
-	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) == 0 &&
-	    kvmx86_fetch_insn(cpu, &insn) == 0 && insn.opcode == 0x0F)
-		return rip + insn.len + 2;
-	return rip + 2;
-}
-
 /* MSRs NVMM's kernel answers never reach the emulator (msr.c). */
-static void
-exit_msr_local(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+static inline void
+exit_msr_local(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+    bool write)
 {
-	if (kvmx86_msr_local(cpu)) {
+	if (kvmx86_msr_local(cpu, write)) {
 		memset(&exit->u, 0, sizeof(exit->u));
 		exit->reason = NVMM_VCPU_EXIT_NONE;
 	}
@@ -105,10 +71,10 @@ exit_rdmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
 	exit->reason = NVMM_VCPU_EXIT_RDMSR;
 	exit->u.rdmsr.msr = cpu->run->msr.index;
-	exit->u.rdmsr.npc = exit_msr_npc(cpu);
+	exit->u.rdmsr.npc = kvmx86_msr_npc(cpu);
 	exit_pending(cpu, KVMX86_PENDING_MSR);
 	cpu->exit_npc = exit->u.rdmsr.npc;
-	exit_msr_local(cpu, exit);
+	exit_msr_local(cpu, exit, false);
 }
 
 static void
@@ -117,10 +83,10 @@ exit_wrmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->reason = NVMM_VCPU_EXIT_WRMSR;
 	exit->u.wrmsr.msr = cpu->run->msr.index;
 	exit->u.wrmsr.val = cpu->run->msr.data;
-	exit->u.wrmsr.npc = exit_msr_npc(cpu);
+	exit->u.wrmsr.npc = kvmx86_msr_npc(cpu);
 	exit_pending(cpu, KVMX86_PENDING_MSR);
 	cpu->exit_npc = exit->u.wrmsr.npc;
-	exit_msr_local(cpu, exit);
+	exit_msr_local(cpu, exit, true);
 }
 
 static void

@@ -15,6 +15,7 @@
  * fetch keeps its last answer with all it depended on (see "Memos").
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../../frontend/frontend.h"
@@ -27,29 +28,40 @@
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
     "a watched word holds its bytes in address order from bit 0");
-_Static_assert(sizeof(struct kvmx86_insn_key) == 56,
-    "keys are compared bytewise: no padding");
+
+/* The prefixes and opcode of the instruction behind an exit. */
+struct insn_head {
+	uint8_t len;		/* legacy and REX prefixes */
+	uint8_t opcode;		/* first opcode byte after prefixes */
+	int8_t seg;		/* segment override, -1 if none */
+	bool rep;
+	bool opsize;		/* 0x66 */
+	uint8_t address_size;
+};
 
 /* ---- Watched words of guest memory -------------------------------------------- */
 
 /*
  * A cached answer records the guest memory it was derived from as the
- * aligned host words that hold it: a check re-reads each word and
- * compares the bytes that count. An aligned word never crosses a page,
- * and guest areas are whole pages, so a check reads nothing unmapped
- * while the maps lock keeps the areas in place.
+ * aligned host words that hold it, each as it was when the answer was
+ * made (the bytes the answer used, the others as read beside them): a
+ * check re-reads each word and compares it whole, one XOR per word. A
+ * change to a byte beside the ones used is only a miss. An aligned word
+ * never crosses a page, and guest areas are whole pages, so a check reads
+ * nothing unmapped while the maps lock keeps the areas in place.
  */
 static inline bool
 insn_watch_same(const struct kvmx86_watch *w, unsigned int n)
 {
+	uint64_t diff = 0;
+
 	for (unsigned int i = 0; i < n; i++) {
 		uint64_t now;
 
 		memcpy(&now, w[i].word, sizeof(now));
-		if (((now ^ w[i].val) & w[i].mask) != 0)
-			return false;
+		diff |= now ^ w[i].val;
 	}
-	return true;
+	return diff == 0;
 }
 
 /*
@@ -65,14 +77,17 @@ insn_watch_add(struct kvmx86_watch *w, unsigned int *nw, unsigned int max,
 		uintptr_t at = (uintptr_t)(hva + i);
 		const void *word = (const void *)(at & ~(uintptr_t)7);
 		unsigned int shift = (unsigned int)(at & 7) * 8;
+		uint64_t *val;
 
 		if (*nw == 0 || w[*nw - 1].word != word) {
 			if (*nw == max)
 				return false;
-			w[(*nw)++] = (struct kvmx86_watch){ word, 0, 0 };
+			w[*nw].word = word;
+			memcpy(&w[*nw].val, word, sizeof(w[*nw].val));
+			(*nw)++;
 		}
-		w[*nw - 1].val |= (uint64_t)b[i] << shift;
-		w[*nw - 1].mask |= 0xFFULL << shift;
+		val = &w[*nw - 1].val;
+		*val = (*val & ~(0xFFULL << shift)) | (uint64_t)b[i] << shift;
 	}
 	return true;
 }
@@ -202,7 +217,7 @@ insn_segment(uint8_t b)
 /* Reads b[] up to the first byte that is no prefix, and no further. */
 static void
 insn_scan(const uint8_t *b, size_t n, bool long64, bool def32,
-    struct kvmx86_insn *insn)
+    struct insn_head *insn)
 {
 	bool addr_override = false;
 	size_t i;
@@ -254,25 +269,54 @@ insn_prefix_run(const uint8_t *b, size_t q, bool long64)
 
 /* ---- The exit, and the bytes a fetch examined ----------------------------------- */
 
-/* All a fetch reads of the exit besides guest memory. */
+/*
+ * All a fetch reads of the exit besides guest memory, as words. The IO
+ * word packs KVM's access (direction, size, port) and whether DX holds
+ * the port (bit 32): a DX form matches only then.
+ */
+#define KEY_IO_DX	(1ULL << 32)
+
+/*
+ * CS's mode as the eight bytes of its kvm_segment from DPL on: one load.
+ * D/B and L are what a fetch reads; the others (DPL, S, G, AVL, unusable)
+ * rarely change, and a change is only a miss.
+ */
+_Static_assert(offsetof(struct kvm_segment, dpl) == 16 &&
+    offsetof(struct kvm_segment, db) == 17 &&
+    offsetof(struct kvm_segment, l) == 19 &&
+    sizeof(struct kvm_segment) == 24, "kvm_segment: DPL to the end is 8 bytes");
+#define KEY_CS_DB	(0xFFULL << 8)
+#define KEY_CS_L	(0xFFULL << 24)
+
 static inline void
 insn_key(const struct kvm_run *run, bool io, struct kvmx86_insn_key *k)
 {
 	const struct kvm_sregs *sr = &run->s.regs.sregs;
 
 	k->rip = run->s.regs.regs.rip;
+	k->cs_base = sr->cs.base;
+	memcpy(&k->cs_mode, &sr->cs.dpl, sizeof(k->cs_mode));
 	k->cr0 = sr->cr0;
 	k->cr3 = sr->cr3;
 	k->cr4 = sr->cr4;
 	k->efer = sr->efer;
-	k->cs_base = sr->cs.base;
-	k->cs_l = sr->cs.l;
-	k->cs_db = sr->cs.db;
-	k->io_dir = io ? run->io.direction : 0;
-	k->io_size = io ? run->io.size : 0;
-	k->io_port = io ? run->io.port : 0;
-	k->dx_port = io && (run->s.regs.regs.rdx & 0xFFFF) == run->io.port;
-	k->set = true;
+	k->io = 0;
+	if (io)
+		k->io = run->io.direction | (uint64_t)run->io.size << 8 |
+		    (uint64_t)run->io.port << 16 |
+		    ((uint16_t)run->s.regs.regs.rdx == run->io.port ?
+		    KEY_IO_DX : 0);
+}
+
+/* The bits in which two keys differ (IO exits: the IO word too). */
+static inline uint64_t
+insn_key_diff(const struct kvmx86_insn_key *a, const struct kvmx86_insn_key *b,
+    bool io)
+{
+	return (a->rip ^ b->rip) | (a->cs_base ^ b->cs_base) |
+	    (a->cs_mode ^ b->cs_mode) | (a->cr0 ^ b->cr0) |
+	    (a->cr3 ^ b->cr3) | (a->cr4 ^ b->cr4) | (a->efer ^ b->efer) |
+	    (io ? a->io ^ b->io : 0);
 }
 
 /* The exit as a fetch sees it: a function of the key alone. */
@@ -298,13 +342,13 @@ insn_mode(const struct kvmx86_insn_key *k, struct insn_exit *x)
 	x->pg.cr4 = k->cr4;
 	x->pg.efer = k->efer;
 	x->rip = k->rip;
-	x->long64 = (k->efer & EFER_LMA) && k->cs_l;
-	x->def32 = k->cs_db;
+	x->long64 = (k->efer & EFER_LMA) && (k->cs_mode & KEY_CS_L);
+	x->def32 = (k->cs_mode & KEY_CS_DB) != 0;
 	x->lin = x->long64 ? k->rip : (k->cs_base + k->rip) & 0xFFFFFFFFULL;
-	x->in = (k->io_dir == KVM_EXIT_IO_IN);
-	x->size = k->io_size;
-	x->port = k->io_port;
-	x->dx_port = k->dx_port;
+	x->in = (uint8_t)k->io == KVM_EXIT_IO_IN;
+	x->size = (uint8_t)(k->io >> 8);
+	x->port = (uint16_t)(k->io >> 16);
+	x->dx_port = (k->io & KEY_IO_DX) != 0;
 }
 
 /*
@@ -344,13 +388,44 @@ insn_window_use(struct insn_window *w, size_t lo, size_t hi)
  * table entry of the walk and each code byte unchanged, and so answers
  * what a new fetch would, exactly. A guest that rewrote its code or its
  * tables misses. Answers that hung on unreadable memory are not kept.
+ *
+ * The hit is the path of every IO and MSR exit of a driver loop, so it
+ * is the key's eight words XORed into one test, then the watched words
+ * (long mode: four table entries and a code word or two; real mode: the
+ * code words alone). Nothing else is read: the miss below (the slow
+ * path) is where pages are walked and bytes decoded.
  */
 static inline bool
 insn_memo_hit(const struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
-    const struct kvmx86_insn_key *k)
+    bool io)
 {
-	return memcmp(&m->key, k, sizeof(*k)) == 0 &&
-	    m->gen == insn_maps_gen(cpu) && insn_watch_same(m->watch, m->n);
+	struct kvmx86_insn_key k;
+
+	insn_key(cpu->run, io, &k);
+	/* Words are watched only while their slots are (gen). */
+	return (insn_key_diff(&m->key, &k, io) |
+	    (m->gen ^ (insn_maps_gen(cpu) + 1))) == 0 &&
+	    insn_watch_same(m->watch, m->n);
+}
+
+/* Watch c's table entries in m too, each word once (two walks share most). */
+static bool
+insn_memo_watch_walk(struct kvmx86_insn_memo *m,
+    const struct kvmx86_code_page *c)
+{
+	for (unsigned int i = 0; i < c->n; i++) {
+		unsigned int j = 0;
+
+		while (j < m->n && (m->watch[j].word != c->entry[i].word ||
+		    m->watch[j].val != c->entry[i].val))
+			j++;
+		if (j < m->n)
+			continue;	/* the same word, as both walks read it */
+		if (m->n == KVMX86_MEMO_WATCH)
+			return false;
+		m->watch[m->n++] = c->entry[i];
+	}
+	return true;
 }
 
 /*
@@ -366,8 +441,9 @@ insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 {
 	uint64_t at = x->lin - INSN_MAX + w->lo, end = at + (w->hi - w->lo);
 	const struct kvmx86_code_page *c;
+	uint64_t gen = 0;
 
-	m->key.set = false;
+	m->gen = 0;
 	m->n = 0;
 	if (!w->exact || at == end)
 		return;
@@ -377,18 +453,17 @@ insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 
 		/* The bytes were read through this walk, still the current one. */
 		if ((c = insn_page(cpu, &x->pg, pos & ~PAGE_OFS)) == NULL ||
-		    !c->valid || m->n + c->n > KVMX86_MEMO_WATCH)
+		    !c->valid || !insn_memo_watch_walk(m, c))
 			return;
-		memcpy(m->watch + m->n, c->entry, c->n * sizeof(c->entry[0]));
-		m->n += c->n;
 		if (!insn_watch_add(m->watch, &m->n, KVMX86_MEMO_WATCH,
 		    (const uint8_t *)c->hva + (pos & PAGE_OFS),
 		    w->b + w->lo + (pos - at), chunk))
 			return;
-		m->gen = c->gen;
+		gen = c->gen + 1;
 		pos += chunk;
 	}
 	m->key = *k;
+	m->gen = gen;
 }
 
 /* ---- The instruction at RIP ---------------------------------------------------- */
@@ -411,7 +486,7 @@ kvmx86_read_linear(struct kvmx86_vcpu *cpu, uint64_t lin, void *buf,
 
 static int
 insn_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
-    struct insn_window *w, struct kvmx86_insn *insn)
+    struct insn_window *w, struct insn_head *insn)
 {
 	size_t n;
 
@@ -432,7 +507,7 @@ insn_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
  */
 static bool
 insn_io_matches(const struct insn_exit *x, const uint8_t *b, size_t n,
-    struct kvmx86_insn *insn, size_t *len)
+    struct insn_head *insn, size_t *len)
 {
 	bool def16 = !x->long64 && !x->def32;
 	unsigned int size;
@@ -462,7 +537,7 @@ insn_io_matches(const struct insn_exit *x, const uint8_t *b, size_t n,
  */
 static size_t
 insn_io_ending(const struct insn_exit *x, const uint8_t *b, size_t w,
-    size_t q, struct kvmx86_insn *insn)
+    size_t q, struct insn_head *insn)
 {
 	size_t len;
 
@@ -501,13 +576,13 @@ insn_io_behind_used(struct insn_window *win, const uint8_t *b, size_t w,
  */
 static int
 insn_io_behind(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
-    struct insn_window *win, struct kvmx86_insn *insn, uint64_t *start,
+    struct insn_window *win, struct insn_head *insn, uint64_t *start,
     size_t *len)
 {
 	uint64_t end = x->lin;
 	size_t w = x->rip < INSN_MAX ? (size_t)x->rip : INSN_MAX;
 	uint8_t *bytes = win->b + INSN_MAX - w;
-	struct kvmx86_insn imm;
+	struct insn_head imm;
 	size_t l_dx, l_imm;
 
 	/* The bytes before RIP, or those in its page if the one before is out. */
@@ -535,7 +610,7 @@ insn_io_behind(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
 /* The I/O instruction at RIP, else (OUT) the one ending there. */
 static int
 insn_io_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
-    struct insn_window *w, struct kvmx86_insn *insn, uint64_t *start,
+    struct insn_window *w, struct insn_head *insn, uint64_t *start,
     size_t *len)
 {
 	uint8_t *at = w->b + INSN_MAX;
@@ -559,65 +634,117 @@ insn_io_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
 
 /* ---- Fetches through the memos ----------------------------------------------------- */
 
-/* The memo missed: fetch, and keep the answer for next time. */
-static int __attribute__((noinline))	/* the hit path needs no window */
-insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
-    const struct kvmx86_insn_key *k, bool io, struct kvmx86_insn *insn,
-    uint64_t *start, size_t *len)
+/* The record NVMM gives for the I/O instruction found. */
+static void
+insn_io_record(const struct insn_exit *x, const struct insn_head *insn,
+    uint64_t start, size_t len, struct nvmm_x86_exit_io *io)
 {
-	struct insn_window w;
-	struct insn_exit x;
-	int error;
-
-	insn_mode(k, &x);
-	insn_window_init(&w);
-	*start = x.rip;
-	*len = 0;
-	error = io ? insn_io_fetch(cpu, &x, &w, insn, start, len) :
-	    insn_fetch(cpu, &x, &w, insn);
-	if (error == 0) {
-		m->insn = *insn;
-		m->start = *start;
-		m->len = (uint8_t)*len;
-		insn_memo_keep(cpu, m, k, &x, &w);
-	}
-	return error;
+	memset(io, 0, sizeof(*io));	/* copied whole at each hit */
+	io->in = x->in;
+	io->port = x->port;
+	io->operand_size = x->size;
+	io->str = (insn->opcode & 0xFC) == 0x6C;	/* INS, OUTS */
+	io->rep = io->str && insn->rep;
+	io->address_size = insn->address_size;
+	/* As NVMM: INS writes through ES, OUTS reads DS or override. */
+	io->seg = !io->str ? -1 : io->in ? NVMM_X64_SEG_ES :
+	    insn->seg >= 0 ? insn->seg : NVMM_X64_SEG_DS;
+	io->npc = start + len;
 }
 
-/* The instruction behind the exit, from the memo while it holds. */
-static inline int
-insn_memo_fetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
-    bool io, struct kvmx86_insn *insn, uint64_t *start, size_t *len)
+/* The memo missed: fetch, and keep the answer for next time. */
+static int
+insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 {
 	struct kvmx86_insn_key k;
-	int error = 0;
+	struct insn_window w;
+	struct insn_exit x;
+	struct insn_head insn;
+	uint64_t start;
+	size_t len = 0;
+	int error;
 
 	insn_key(cpu->run, io, &k);
-	fe_mutex_lock(&cpu->mach->maps_lock);
-	if (insn_memo_hit(cpu, m, &k)) {
-		*insn = m->insn;
-		*start = m->start;
-		*len = m->len;
+	insn_mode(&k, &x);
+	insn_window_init(&w);
+	start = x.rip;
+	m->gen = 0;
+	error = io ? insn_io_fetch(cpu, &x, &w, &insn, &start, &len) :
+	    insn_fetch(cpu, &x, &w, &insn);
+	if (error != 0)
+		return error;
+	m->start = start;
+	if (io) {
+		insn_io_record(&x, &insn, start, len, &m->io);
+		m->npc = m->io.npc;
 	} else {
-		error = insn_fetch_miss(cpu, m, &k, io, insn, start, len);
+		/* RDMSR/WRMSR are 0F 32 / 0F 30 after their prefixes. */
+		m->npc = start + (insn.opcode == 0x0F ? insn.len + 2u : 2u);
 	}
+	insn_memo_keep(cpu, m, &k, &x, &w);
+	return 0;
+}
+
+/* The slow path of insn_memo(): the memo, fetched again. */
+static const struct kvmx86_insn_memo * __attribute__((noinline))
+insn_memo_refetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
+{
+	int error;
+
+	fe_mutex_lock(&cpu->mach->maps_lock);
+	error = insn_fetch_miss(cpu, m, io);
 	fe_mutex_unlock(&cpu->mach->maps_lock);
-	return error;
+	return error == 0 ? m : NULL;
 }
 
-int
-kvmx86_fetch_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn)
+/*
+ * The memo of the instruction behind the exit, fetched again unless it
+ * holds. The hit path calls nothing (the maps lock keeps the watched
+ * words mapped while they are read; the answer is the vCPU's own) and is
+ * inlined in each caller, so the key stays in registers and an MSR exit
+ * reads no IO word.
+ */
+static inline __attribute__((always_inline)) const struct kvmx86_insn_memo *
+insn_memo(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 {
-	uint64_t start;
-	size_t len;
+	struct fe_mutex *maps = &cpu->mach->maps_lock;
+	bool hit;
 
-	return insn_memo_fetch(cpu, &cpu->memo_insn, false, insn, &start,
-	    &len);
+	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
+		return NULL;
+	fe_mutex_lock(maps);
+	hit = insn_memo_hit(cpu, m, io);
+	fe_mutex_unlock(maps);
+	return hit ? m : insn_memo_refetch(cpu, m, io);
 }
 
-int
-kvmx86_fetch_io_insn(struct kvmx86_vcpu *cpu, struct kvmx86_insn *insn,
-    uint64_t *start, size_t *len)
+void
+kvmx86_io_exit(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
+    uint64_t *start)
 {
-	return insn_memo_fetch(cpu, &cpu->memo_io, true, insn, start, len);
+	const struct kvm_run *run = cpu->run;
+	const struct kvmx86_insn_memo *m = insn_memo(cpu, &cpu->memo_io, true);
+
+	if (m != NULL) {
+		*io = m->io;
+		*start = m->start;
+		return;
+	}
+	/* The code is not in guest RAM: say what KVM told us. */
+	io->in = (run->io.direction == KVM_EXIT_IO_IN);
+	io->port = run->io.port;
+	io->operand_size = run->io.size;
+	io->str = io->rep = (run->io.count > 1);
+	io->seg = -1;
+	io->address_size = 0;
+	io->npc = *start = run->s.regs.regs.rip;
+}
+
+uint64_t
+kvmx86_msr_npc(struct kvmx86_vcpu *cpu)
+{
+	const struct kvmx86_insn_memo *m = insn_memo(cpu, &cpu->memo_insn,
+	    false);
+
+	return m != NULL ? m->npc : cpu->run->s.regs.regs.rip + 2;
 }

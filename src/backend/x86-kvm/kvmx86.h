@@ -87,13 +87,11 @@ enum kvmx86_pending {
 
 /*
  * insn.c: a word of guest memory an answer depends on, as it was read:
- * the aligned 8 bytes around a table entry or code bytes, and which of
- * them count.
+ * the aligned 8 bytes around a table entry or code bytes.
  */
 struct kvmx86_watch {
 	const void *word;		/* host address, 8-byte aligned */
 	uint64_t val;
-	uint64_t mask;
 };
 
 /* insn.c: a code page translated, and the table entries the walk read. */
@@ -109,26 +107,17 @@ struct kvmx86_code_page {
 	bool full;			/* the walk read more than that */
 };
 
-/* insn.c: the prefixes and opcode of the instruction behind an exit. */
-struct kvmx86_insn {
-	uint8_t len;		/* legacy and REX prefixes */
-	uint8_t opcode;		/* first opcode byte after prefixes */
-	int8_t seg;		/* segment override, -1 if none */
-	bool rep;
-	bool opsize;		/* 0x66 */
-	uint8_t address_size;
-};
-
-/* insn.c: all a fetch reads of the exit's state (compared bytewise). */
+/*
+ * insn.c: all a fetch reads of the exit's state, as words compared at once
+ * (a hit is one branch on their XOR): RIP, CS and the paging registers,
+ * and for IO exits the access KVM reports.
+ */
 struct kvmx86_insn_key {
 	uint64_t rip;
-	uint64_t cr0, cr3, cr4, efer;
 	uint64_t cs_base;
-	uint8_t cs_l, cs_db;
-	uint8_t io_dir, io_size;	/* IO exits: kvm_run's io access */
-	uint16_t io_port;
-	bool dx_port;			/* IO exits: DX holds the port */
-	bool set;			/* false in an empty memo */
+	uint64_t cs_mode;		/* CS from DPL on (D/B, L: insn.c) */
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t io;			/* IO exits: insn.c's insn_key(); else 0 */
 };
 
 /*
@@ -140,12 +129,12 @@ struct kvmx86_insn_key {
 #define KVMX86_MEMO_WATCH	(2 * KVMX86_CODE_PATH_MAX + 5)
 struct kvmx86_insn_memo {
 	struct kvmx86_insn_key key;
-	uint64_t gen;
+	uint64_t gen;			/* maps_gen + 1; 0: empty */
 	unsigned int n;
 	struct kvmx86_watch watch[KVMX86_MEMO_WATCH];
-	struct kvmx86_insn insn;
 	uint64_t start;			/* the instruction's RIP */
-	uint8_t len;			/* IO: its length; MSR: 0 */
+	uint64_t npc;			/* the RIP after it */
+	struct nvmm_x86_exit_io io;	/* IO exits: the exit's record */
 };
 
 struct kvmx86_vcpu {
@@ -406,7 +395,24 @@ int kvmx86_dirty_fetch(struct fe_machine *, const struct fe_area *,
 int kvmx86_dirty_clear(struct fe_machine *, const struct fe_area *,
     const uint64_t *bits);
 int kvmx86_msr_vcpu_setup(struct kvmx86_vcpu *);
-bool kvmx86_msr_local(struct kvmx86_vcpu *);
+bool kvmx86_msr_decide(struct kvmx86_vcpu *, bool write);
+
+/*
+ * After an MSR exit: whether the backend answered it, as NVMM's kernel
+ * would have (msr.c). A driver loop exits on one MSR again and again, and
+ * the tables are const: the last filtered MSR found to be the emulator's
+ * is decided here with one compare; others go through the tables.
+ */
+static inline bool
+kvmx86_msr_local(struct kvmx86_vcpu *cpu, bool write)
+{
+	const struct kvm_run *run = cpu->run;
+
+	if (run->msr.reason == KVM_MSR_EXIT_REASON_FILTER &&
+	    cpu->msr_theirs[write] == (uint64_t)run->msr.index + 1)
+		return false;
+	return kvmx86_msr_decide(cpu, write);
+}
 
 /* events.c */
 int kvmx86_inject(struct kvmx86_vcpu *, const struct nvmm_vcpu_event *);
@@ -418,13 +424,14 @@ void kvmx86_exitstate(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 bool kvmx86_insn_failed(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
 /* insn.c */
-int kvmx86_fetch_insn(struct kvmx86_vcpu *, struct kvmx86_insn *);
+/* An IO exit's record, and the RIP of its instruction (at or before KVM's). */
+void kvmx86_io_exit(struct kvmx86_vcpu *, struct nvmm_x86_exit_io *,
+    uint64_t *start);
+/* RIP after the RDMSR/WRMSR of an MSR exit, prefixes included. */
+uint64_t kvmx86_msr_npc(struct kvmx86_vcpu *);
 /* Copy guest-linear memory (current paging); returns the bytes copied. */
 size_t kvmx86_read_linear(struct kvmx86_vcpu *, uint64_t lin, void *buf,
     size_t len);
-/* The instruction of an IO exit: its RIP (at or before the exit's) and length. */
-int kvmx86_fetch_io_insn(struct kvmx86_vcpu *, struct kvmx86_insn *,
-    uint64_t *start, size_t *len);
 
 /* pio.c: whether RIP = npc in the sync area finishes an IN (OUT) for KVM. */
 bool kvmx86_pio_rip_ends(bool in);

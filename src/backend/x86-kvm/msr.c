@@ -147,7 +147,7 @@ kvmx86_msr_setup(int vm_fd)
 	/*
 	 * INVAL and UNKNOWN too: the x2APIC range (never filtered) reaches
 	 * user space only that way. For allowed MSRs they mean a value KVM
-	 * refuses: kvmx86_msr_local() turns those into #GP.
+	 * refuses: kvmx86_msr_decide() turns those into #GP.
 	 */
 	memset(&cap, 0, sizeof(cap));
 	cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
@@ -275,20 +275,16 @@ msr_local_answer(struct kvmx86_vcpu *cpu, const struct msr_local *l,
 }
 
 /*
- * After an MSR exit (pending): answer it here if NVMM's kernel would have,
- * and let KVM finish the instruction at once. False: the emulator's.
+ * After an MSR exit (pending) that is not the emulator's last one
+ * (kvmx86_msr_local()): answer it here if NVMM's kernel would have, and
+ * let KVM finish the instruction at once. False: the emulator's.
  */
 bool
-kvmx86_msr_local(struct kvmx86_vcpu *cpu)
+kvmx86_msr_decide(struct kvmx86_vcpu *cpu, bool write)
 {
 	struct kvm_run *run = cpu->run;
-	bool write = run->exit_reason == KVM_EXIT_X86_WRMSR;
 	const struct msr_local *l;
 
-	/* A driver loop exits on one MSR again and again: the tables are const. */
-	if (run->msr.reason == KVM_MSR_EXIT_REASON_FILTER &&
-	    cpu->msr_theirs[write] == run->msr.index + 1)
-		return false;
 	if (run->msr.reason != KVM_MSR_EXIT_REASON_FILTER &&
 	    msr_allowed(run->msr.index, write)) {
 		run->msr.error = 1;	/* KVM refused the value: #GP */
@@ -296,7 +292,7 @@ kvmx86_msr_local(struct kvmx86_vcpu *cpu)
 		run->msr.error = msr_local_answer(cpu, l, write) != 0;
 	} else {
 		if (run->msr.reason == KVM_MSR_EXIT_REASON_FILTER)
-			cpu->msr_theirs[write] = run->msr.index + 1;
+			cpu->msr_theirs[write] = (uint64_t)run->msr.index + 1;
 		return false;
 	}
 	/* Should this fail, KVM still finishes it at the next KVM_RUN. */
