@@ -685,45 +685,51 @@ insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 	return 0;
 }
 
-/* The slow path of insn_memo(): the memo, fetched again. */
-static const struct kvmx86_insn_memo * __attribute__((noinline))
+/*
+ * Whether the memo of this kind of exit holds: the fast path of every IO
+ * and MSR exit. It calls nothing while the lock is free (the maps lock
+ * keeps the watched words mapped while they are read; the answer is the
+ * vCPU's own) and is inlined in each caller, so the key stays in
+ * registers and an MSR exit reads no IO word. A miss goes on in a slow
+ * path of its own (insn_io_exit_slow(), insn_msr_npc_slow()).
+ */
+static inline __attribute__((always_inline)) bool
+insn_memo_holds(struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
+    bool io)
+{
+	struct fe_mutex *maps = &cpu->mach->maps_lock;
+	bool hit;
+
+	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
+		return false;
+	fe_mutex_lock(maps);
+	hit = insn_memo_hit(cpu, m, io);
+	fe_mutex_unlock(maps);
+	return hit;
+}
+
+/* The memo fetched again, or NULL: the code is not in guest RAM. */
+static const struct kvmx86_insn_memo *
 insn_memo_refetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 {
 	int error;
 
+	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
+		return NULL;
 	fe_mutex_lock(&cpu->mach->maps_lock);
 	error = insn_fetch_miss(cpu, m, io);
 	fe_mutex_unlock(&cpu->mach->maps_lock);
 	return error == 0 ? m : NULL;
 }
 
-/*
- * The memo of the instruction behind the exit, fetched again unless it
- * holds. The hit path calls nothing (the maps lock keeps the watched
- * words mapped while they are read; the answer is the vCPU's own) and is
- * inlined in each caller, so the key stays in registers and an MSR exit
- * reads no IO word.
- */
-static inline __attribute__((always_inline)) const struct kvmx86_insn_memo *
-insn_memo(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
-{
-	struct fe_mutex *maps = &cpu->mach->maps_lock;
-	bool hit;
-
-	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
-		return NULL;
-	fe_mutex_lock(maps);
-	hit = insn_memo_hit(cpu, m, io);
-	fe_mutex_unlock(maps);
-	return hit ? m : insn_memo_refetch(cpu, m, io);
-}
-
-void
-kvmx86_io_exit(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
+/* kvmx86_io_exit() past a miss. */
+static void __attribute__((noinline))
+insn_io_exit_slow(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
     uint64_t *start)
 {
 	const struct kvm_run *run = cpu->run;
-	const struct kvmx86_insn_memo *m = insn_memo(cpu, &cpu->memo_io, true);
+	const struct kvmx86_insn_memo *m = insn_memo_refetch(cpu,
+	    &cpu->memo_io, true);
 
 	if (m != NULL) {
 		*io = m->io;
@@ -740,11 +746,34 @@ kvmx86_io_exit(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
 	io->npc = *start = run->s.regs.regs.rip;
 }
 
+void
+kvmx86_io_exit(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
+    uint64_t *start)
+{
+	const struct kvmx86_insn_memo *m = &cpu->memo_io;
+
+	if (!insn_memo_holds(cpu, m, true)) {
+		insn_io_exit_slow(cpu, io, start);
+		return;
+	}
+	*io = m->io;
+	*start = m->start;
+}
+
+/* kvmx86_msr_npc() past a miss. */
+static uint64_t __attribute__((noinline))
+insn_msr_npc_slow(struct kvmx86_vcpu *cpu)
+{
+	const struct kvmx86_insn_memo *m = insn_memo_refetch(cpu,
+	    &cpu->memo_insn, false);
+
+	return m != NULL ? m->npc : cpu->run->s.regs.regs.rip + 2;
+}
+
 uint64_t
 kvmx86_msr_npc(struct kvmx86_vcpu *cpu)
 {
-	const struct kvmx86_insn_memo *m = insn_memo(cpu, &cpu->memo_insn,
-	    false);
-
-	return m != NULL ? m->npc : cpu->run->s.regs.regs.rip + 2;
+	if (!insn_memo_holds(cpu, &cpu->memo_insn, false))
+		return insn_msr_npc_slow(cpu);
+	return cpu->memo_insn.npc;
 }
