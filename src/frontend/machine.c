@@ -643,13 +643,19 @@ fe_vcpu_detach(struct fe_vcpu *v)
 		sched_yield();
 }
 
-/* Free a vCPU nobody uses any more, with its backend data if it has any. */
+/* Tear down a vCPU nobody uses any more: its backend data, if any. */
 static void
-fe_vcpu_release(struct fe_machine *m, struct fe_vcpu *v)
+fe_vcpu_teardown(struct fe_machine *m, struct fe_vcpu *v)
 {
 	fe_vcpu_detach(v);	/* kicks use the backend's data */
 	if (v->cpudata != NULL)
 		fe_impl->vcpu_destroy(m, v);
+}
+
+static void
+fe_vcpu_release(struct fe_machine *m, struct fe_vcpu *v)
+{
+	fe_vcpu_teardown(m, v);
 	free(v);
 }
 
@@ -756,11 +762,18 @@ fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	m->nvcpus--;
 	fe_vcpu_kick(v);
 	fe_use_wait(word);
-	m->vcpus[v->cpuid] = NULL;
 	atomic_store_explicit(word, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&fe_lock);
 
-	fe_vcpu_release(m, v);
+	/*
+	 * The id stays taken (a creation of it: EBUSY) until the backend has
+	 * let go of it: the next creation may take its KVM vCPU back.
+	 */
+	fe_vcpu_teardown(m, v);
+	pthread_mutex_lock(&fe_lock);
+	m->vcpus[v->cpuid] = NULL;
+	pthread_mutex_unlock(&fe_lock);
+	free(v);
 	fe_reg_vcpus(m);
 out:
 	fe_machine_put(m);

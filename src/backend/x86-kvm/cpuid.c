@@ -317,6 +317,45 @@ cpuid_apply_conf(struct kvm_cpuid2 *c, const struct nvmm_vcpu_conf_cpuid *conf)
 	return 0;
 }
 
+/*
+ * A KVM vCPU that ran keeps its table: KVM refuses any other one then,
+ * and some KVMs (PVM) even the same one again. A vCPU re-created over it
+ * (kvm.c, "Parked vCPUs") whose table would be the same has it already;
+ * another one cannot be had.
+ */
+static int
+cpuid_kept_fits(struct kvmx86_vcpu *cpu, unsigned int nvcpus)
+{
+	const struct kvmx86_cpuid_key *k = cpu->cpuid_kvm;
+
+	if (k->nvcpus != nvcpus || k->nconf != cpu->ncpuid_conf ||
+	    memcmp(k->conf, cpu->cpuid_conf, k->nconf * sizeof(k->conf[0])) != 0)
+		return EBUSY;
+	cpu->cpuid_dirty = false;
+	return 0;
+}
+
+/*
+ * The inputs of the table this vCPU's KVM vCPU holds, for the next vCPU
+ * of its id (NULL: it never ran, it holds none), taken off the vCPU.
+ */
+struct kvmx86_cpuid_key *
+kvmx86_cpuid_kept(struct kvmx86_vcpu *cpu)
+{
+	struct kvmx86_cpuid_key *k = cpu->cpuid_kvm;
+
+	cpu->cpuid_kvm = NULL;
+	/* Held already: the vCPU ran with that table (cpuid_kept_fits). */
+	if (k != NULL || !cpu->has_run)
+		return k;
+	if ((k = malloc(sizeof(*k))) == NULL)
+		return NULL;
+	k->nvcpus = cpu->cpuid_nvcpus;
+	k->nconf = cpu->ncpuid_conf;
+	memcpy(k->conf, cpu->cpuid_conf, sizeof(k->conf));
+	return k;
+}
+
 int
 kvmx86_cpuid_install(struct kvmx86_vcpu *cpu, unsigned int nvcpus)
 {
@@ -324,6 +363,9 @@ kvmx86_cpuid_install(struct kvmx86_vcpu *cpu, unsigned int nvcpus)
 	struct kvm_cpuid2 *c;
 	bool has_hv = false;
 	int error = 0;
+
+	if (cpu->cpuid_kvm != NULL)
+		return cpuid_kept_fits(cpu, nvcpus);
 
 	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
 	if (c == NULL)
@@ -348,8 +390,10 @@ kvmx86_cpuid_install(struct kvmx86_vcpu *cpu, unsigned int nvcpus)
 	if (error == 0)
 		error = cpuid_enforce_pv(cpu);
 	free(c);
-	if (error == 0)
+	if (error == 0) {
 		cpu->cpuid_dirty = false;
+		cpu->cpuid_nvcpus = nvcpus;
+	}
 	return error;
 }
 

@@ -205,11 +205,13 @@ kvmx86_new_fd(int fd, unsigned long req, unsigned long arg)
 
 /* ---- Machines -------------------------------------------------------------------- */
 
+static void park_close_all(struct kvmx86_machine *);
+
 static void
 kvmx86_machine_free(struct kvmx86_machine *mach)
 {
 	close(mach->vm_fd);
-	pthread_mutex_destroy(&mach->prepare_lock);
+	pthread_mutex_destroy(&mach->lock);
 	free(mach);
 }
 
@@ -227,7 +229,7 @@ kvmx86_machine_create(struct fe_machine *m)
 		free(mach);
 		return error;
 	}
-	pthread_mutex_init(&mach->prepare_lock, NULL);
+	pthread_mutex_init(&mach->lock, NULL);
 	/* The MSR filter goes in at the first run: kvmx86_vcpu_prepare(). */
 	error = kvmx86_cpuid_vm_setup(mach->vm_fd);
 	if (error == 0)
@@ -247,7 +249,10 @@ kvmx86_machine_create(struct fe_machine *m)
 static void
 kvmx86_machine_destroy(struct fe_machine *m)
 {
-	kvmx86_machine_free(m->machdata);
+	struct kvmx86_machine *mach = m->machdata;
+
+	park_close_all(mach);
+	kvmx86_machine_free(mach);
 }
 
 static int
@@ -259,43 +264,163 @@ kvmx86_machine_configure(struct fe_machine *m, uint64_t op, void *conf)
 	return EINVAL;	/* x86 has no machine ops: never called */
 }
 
-/* ---- vCPUs ------------------------------------------------------------------------- */
+/* ---- Parked vCPUs ------------------------------------------------------------------- */
+
+/*
+ * KVM cannot destroy one vCPU: the VM keeps it until it is closed, and
+ * KVM_CREATE_VCPU refuses its id again (EEXIST). NVMM can create a
+ * destroyed vCPU id again, so a destroyed vCPU's KVM descriptor and
+ * kvm_run mapping are parked with its machine, and the next creation of
+ * the id takes them back, after a reset that leaves nothing of the old
+ * vCPU to see:
+ * - our side (pending operations, decode memos, CPUID configuration,
+ *   kicks and runner, sync-area bookkeeping) is a new struct kvmx86_vcpu,
+ *   the frontend's (state cache, event, exit, stop cell) a new fe_vcpu;
+ * - KVM finishes what the old guest left pending (KVM_RUN with
+ *   immediate_exit: no guest entry), kvm_run is cleared, and the TSC is
+ *   synchronised with the machine as at a creation;
+ * - the first run installs NVMM's RESET state whole (every class), then
+ *   MISC_ENABLE and the CPUID table (kvmx86_vcpu_prepare), as for a new
+ *   vCPU. What KVM keeps of a vCPU that ran is its CPUID table, which it
+ *   takes again only unchanged: see libnvmm(3), LINUX DIFFERENCES.
+ * The machine closes what is still parked when it goes.
+ */
+struct kvmx86_park {
+	struct kvmx86_park *next;
+	nvmm_cpuid_t cpuid;
+	int fd;
+	struct kvm_run *run;
+	struct kvmx86_cpuid_key *cpuid_kvm;	/* NULL: it never ran */
+};
+
+#define PARK_FLUSH_TRIES	16
+
+/* The parked KVM vCPU of an id, taken off the list; NULL: none. */
+static struct kvmx86_park *
+park_take(struct kvmx86_machine *mach, nvmm_cpuid_t cpuid)
+{
+	struct kvmx86_park **pp, *p = NULL;
+
+	pthread_mutex_lock(&mach->lock);
+	for (pp = &mach->parked; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->cpuid == cpuid) {
+			p = *pp;
+			*pp = p->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mach->lock);
+	return p;
+}
 
 static void
-kvmx86_vcpu_free(struct kvmx86_vcpu *cpu)
+park_put(struct kvmx86_machine *mach, struct kvmx86_park *p)
 {
-	if (cpu->run != NULL)
-		munmap(cpu->run, kvmx86_host.run_size);
-	if (cpu->fd >= 0)
-		close(cpu->fd);
-	free(cpu);
+	pthread_mutex_lock(&mach->lock);
+	p->next = mach->parked;
+	mach->parked = p;
+	pthread_mutex_unlock(&mach->lock);
+}
+
+/* The machine goes: so do the KVM vCPUs no vCPU took back. */
+static void
+park_close_all(struct kvmx86_machine *mach)
+{
+	while (mach->parked != NULL) {
+		struct kvmx86_park *p = mach->parked;
+
+		mach->parked = p->next;
+		munmap(p->run, kvmx86_host.run_size);
+		close(p->fd);
+		free(p->cpuid_kvm);
+		free(p);
+	}
+}
+
+/*
+ * A parked KVM vCPU made ready for a new vCPU: nothing of the old guest's
+ * left pending in KVM (an I/O, MMIO or MSR access KVM would otherwise
+ * finish at the next entry, over the new state), nothing of ours in
+ * kvm_run (a kick's immediate_exit, window requests, sync flags), and
+ * the TSC a new vCPU would have.
+ */
+static int
+park_reset(struct kvmx86_park *p, struct kvmx86_vcpu *cpu)
+{
+	int tries = 0;
+
+	p->run->kvm_valid_regs = 0;
+	p->run->kvm_dirty_regs = 0;
+	p->run->request_interrupt_window = 0;
+	p->run->immediate_exit = 1;
+	while (p->cpuid_kvm != NULL && tries++ < PARK_FLUSH_TRIES) {
+		if (ioctl(p->fd, KVM_RUN, 0) == -1) {
+			if (errno == EINTR)
+				break;		/* finished, no entry */
+			return errno;
+		}
+	}
+	if (tries > PARK_FLUSH_TRIES)
+		return EIO;	/* KVM keeps stopping for the old access */
+	memset(p->run, 0, sizeof(*p->run));
+	cpu->fd = p->fd;
+	cpu->run = p->run;
+	if (kvmx86_msr_tsc_reset(cpu) != 0)
+		return EIO;
+	cpu->cpuid_kvm = p->cpuid_kvm;
+	return 0;
+}
+
+/* ---- vCPUs ------------------------------------------------------------------------- */
+
+/* A new KVM vCPU for cpu, or the parked one of its id. */
+static int
+kvmx86_vcpu_open(struct kvmx86_machine *mach, struct kvmx86_vcpu *cpu)
+{
+	struct kvmx86_park *p;
+	void *run;
+	int fd, error;
+
+	if ((p = park_take(mach, cpu->cpuid)) != NULL) {
+		if ((error = park_reset(p, cpu)) != 0) {
+			park_put(mach, p);
+			return error;
+		}
+		free(p);
+		return 0;
+	}
+	if ((fd = kvmx86_new_fd(mach->vm_fd, KVM_CREATE_VCPU, cpu->cpuid)) == -1)
+		return errno;
+	run = mmap(NULL, kvmx86_host.run_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0);
+	if (run == MAP_FAILED) {
+		error = errno;
+		close(fd);	/* KVM keeps the vCPU: EEXIST from now on */
+		return error;
+	}
+	cpu->fd = fd;
+	cpu->run = run;
+	return 0;
 }
 
 static int
 kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 {
-	struct kvmx86_machine *mach = m->machdata;
 	struct kvmx86_vcpu *cpu;
-	void *run;
 	int error;
 
 	if ((cpu = calloc(1, sizeof(*cpu))) == NULL)
 		return ENOMEM;
 	cpu->mach = m;
 	cpu->cpuid = v->cpuid;
-	cpu->fd = kvmx86_new_fd(mach->vm_fd, KVM_CREATE_VCPU, v->cpuid);
-	if (cpu->fd == -1) {
-		error = errno;
-		goto fail;
+	/*
+	 * The rest goes in at the first run (kvmx86_vcpu_prepare), and the
+	 * sync area is filled when first needed (state.c): sync_fresh 0.
+	 */
+	if ((error = kvmx86_vcpu_open(m->machdata, cpu)) != 0) {
+		free(cpu);
+		return error;
 	}
-	run = mmap(NULL, kvmx86_host.run_size, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, cpu->fd, 0);
-	if (run == MAP_FAILED) {
-		error = errno;
-		goto fail;
-	}
-	cpu->run = run;
-	/* The rest goes in at the first run: kvmx86_vcpu_prepare(). */
 
 	/* NVMM's RESET state, cached and installed at the first run. */
 	v->comm.state = kvmx86_reset_state;
@@ -303,9 +428,6 @@ kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 	v->comm.state_commit = NVMM_X64_STATE_ALL;
 	v->cpudata = cpu;
 	return 0;
-fail:
-	kvmx86_vcpu_free(cpu);
-	return error;
 }
 
 /*
@@ -327,11 +449,11 @@ kvmx86_vcpu_prepare(struct fe_machine *m, struct kvmx86_vcpu *cpu)
 	struct kvmx86_machine *mach = m->machdata;
 	int error = 0;
 
-	pthread_mutex_lock(&mach->prepare_lock);
+	pthread_mutex_lock(&mach->lock);
 	if (!mach->msr_filtered &&
 	    (error = kvmx86_msr_setup(mach->vm_fd)) == 0)
 		mach->msr_filtered = true;
-	pthread_mutex_unlock(&mach->prepare_lock);
+	pthread_mutex_unlock(&mach->lock);
 	if (error == 0 && !cpu->misc_set &&
 	    (error = kvmx86_msr_vcpu_setup(cpu)) == 0)
 		cpu->misc_set = true;
@@ -340,12 +462,31 @@ kvmx86_vcpu_prepare(struct fe_machine *m, struct kvmx86_vcpu *cpu)
 	return error;
 }
 
+/*
+ * Parked, for the next creation of the id (a fork child's too: its
+ * machine closes them). With no memory for that, closed: the id then
+ * fails with EEXIST, as before parking.
+ */
 static void
 kvmx86_vcpu_destroy(struct fe_machine *m, struct fe_vcpu *v)
 {
-	(void)m;
-	kvmx86_vcpu_free(kvmx86_cpu(v));
-	v->cpudata = NULL;
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct kvmx86_park *p = malloc(sizeof(*p));
+	struct kvmx86_cpuid_key *kept;
+
+	v->cpudata = NULL;	/* first: a fork meanwhile leaves it alone */
+	kept = kvmx86_cpuid_kept(cpu);
+	if (p == NULL || (kept == NULL && cpu->has_run)) {
+		munmap(cpu->run, kvmx86_host.run_size);
+		close(cpu->fd);
+		free(kept);
+		free(p);
+	} else {
+		*p = (struct kvmx86_park){ .cpuid = cpu->cpuid, .fd = cpu->fd,
+		    .run = cpu->run, .cpuid_kvm = kept };
+		park_put(m->machdata, p);
+	}
+	free(cpu);
 }
 
 static const size_t kvmx86_vcpu_conf_sizes[] = {

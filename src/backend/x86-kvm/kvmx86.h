@@ -35,11 +35,21 @@ struct kvmx86_host {
 };
 extern struct kvmx86_host kvmx86_host;
 
+struct kvmx86_park;
+
+/* What a vCPU's CPUID table is built from (cpuid.c): same inputs, same table. */
+struct kvmx86_cpuid_key {
+	unsigned int nvcpus;
+	unsigned int nconf;
+	struct nvmm_vcpu_conf_cpuid conf[KVMX86_CPUID_MAXOPS];
+};
+
 struct kvmx86_machine {
 	int vm_fd;
 	uint64_t maps_gen;	/* slot changes (under the maps lock) */
-	pthread_mutex_t prepare_lock;	/* first runs (kvmx86_vcpu_prepare) */
-	bool msr_filtered;	/* the MSR filter is in (prepare_lock) */
+	pthread_mutex_t lock;	/* first runs, parked vCPUs (kvm.c) */
+	bool msr_filtered;	/* the MSR filter is in */
+	struct kvmx86_park *parked;	/* KVM vCPUs of destroyed vCPUs */
 };
 
 /*
@@ -172,8 +182,14 @@ struct kvmx86_vcpu {
 	struct nvmm_vcpu_conf_cpuid cpuid_conf[KVMX86_CPUID_MAXOPS];
 	unsigned int ncpuid_conf;
 	bool cpuid_dirty;
+	unsigned int cpuid_nvcpus;	/* of the table installed */
 	bool misc_set;			/* MISC_ENABLE as NVMM shows it */
 	bool has_run;
+	/*
+	 * The table the KVM vCPU took when it ran for an earlier vCPU of
+	 * this id (kvm.c, "Parked vCPUs"); NULL: it never ran.
+	 */
+	struct kvmx86_cpuid_key *cpuid_kvm;
 
 	/*
 	 * state.c: which classes of the kvm_run sync area hold KVM's state
@@ -229,7 +245,6 @@ int kvmx86_state_get_classes(struct kvmx86_vcpu *, uint64_t flags,
     struct nvmm_x64_state *);
 int kvmx86_state_set_classes(struct kvmx86_vcpu *, uint64_t flags,
     const struct nvmm_x64_state *);
-void kvmx86_sync_init(struct kvmx86_vcpu *);
 int kvmx86_sync_fetch(struct kvmx86_vcpu *, uint64_t missing);
 
 /*
@@ -378,6 +393,7 @@ kvmx86_sync_stored(struct kvmx86_vcpu *cpu, bool stored)
 int kvmx86_cpuid_probe(void);
 int kvmx86_cpuid_vm_setup(int vm_fd);
 int kvmx86_cpuid_install(struct kvmx86_vcpu *, unsigned int nvcpus);
+struct kvmx86_cpuid_key *kvmx86_cpuid_kept(struct kvmx86_vcpu *);
 int kvmx86_cpuid_configure(struct kvmx86_vcpu *,
     const struct nvmm_vcpu_conf_cpuid *);
 int kvmx86_cpuid_leaf(struct fe_vcpu *, uint32_t leaf, uint32_t index,
@@ -395,6 +411,7 @@ int kvmx86_dirty_fetch(struct fe_machine *, const struct fe_area *,
 int kvmx86_dirty_clear(struct fe_machine *, const struct fe_area *,
     const uint64_t *bits);
 int kvmx86_msr_vcpu_setup(struct kvmx86_vcpu *);
+int kvmx86_msr_tsc_reset(struct kvmx86_vcpu *);
 bool kvmx86_msr_decide(struct kvmx86_vcpu *, bool write);
 
 /*

@@ -25,6 +25,7 @@ enum msr_vendor { MSR_ANY, MSR_VMX, MSR_SVM };
 #define RO	KVM_MSR_FILTER_READ
 #define WO	KVM_MSR_FILTER_WRITE
 
+#define MSR_TSC			0x010
 #define MSR_MISC_ENABLE		0x1A0
 #define MSR_ARCH_CAPABILITIES	0x10A
 #define MSR_PAT			0x277
@@ -218,6 +219,18 @@ kvmx86_msr_vcpu_setup(struct kvmx86_vcpu *cpu)
 		atomic_store_explicit(&shown, misc, memory_order_relaxed);
 	}
 	return msr_host_rw(cpu->fd, KVM_SET_MSRS, MSR_MISC_ENABLE, &misc);
+}
+
+/*
+ * A re-created vCPU's TSC (kvm.c, "Parked vCPUs"), as KVM sets a new
+ * vCPU's: a host write of 0 synchronises it with the machine's vCPUs.
+ */
+int
+kvmx86_msr_tsc_reset(struct kvmx86_vcpu *cpu)
+{
+	uint64_t tsc = 0;
+
+	return msr_host_rw(cpu->fd, KVM_SET_MSRS, MSR_TSC, &tsc);
 }
 
 /* ---- MSR exits the backend answers ------------------------------------------------- */

@@ -531,18 +531,3 @@ kvmx86_sync_fetch(struct kvmx86_vcpu *cpu, uint64_t missing)
 	return 0;
 }
 
-/*
- * A new vCPU's sync area holds nothing of KVM's: each class is fetched
- * when first needed (the first run's commit of the RESET state at the
- * latest), not at creation; GPRs stay current from the first exit on.
- * KVM maps a new vCPU's kvm_run zeroed, which is this state already (not
- * touching it saves the creation a page fault): this is for one that
- * served an earlier vCPU (kvm.c, "Parked vCPUs").
- */
-void
-kvmx86_sync_init(struct kvmx86_vcpu *cpu)
-{
-	cpu->sync_fresh = 0;
-	cpu->run->kvm_valid_regs = 0;
-	cpu->run->kvm_dirty_regs = 0;
-}
