@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "insn.h"
 #include "kvmx86.h"
 
 /* NVMM's hwcode for an INVALID exit (see libnvmm(3), "Linux"). */

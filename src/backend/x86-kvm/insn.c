@@ -12,7 +12,8 @@
  * same for plain OUT. The I/O instruction is then found ending at RIP.
  *
  * A driver loop exits at the same RIP again and again, so each kind of
- * fetch keeps its last answer with all it depended on (see "Memos").
+ * fetch keeps its last answer with all it depended on (see "Memos"; the
+ * hit test is insn.h's, inline in the exits).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -20,7 +21,7 @@
 
 #include "../../frontend/frontend.h"
 #include "../../lib/x86_walk.h"
-#include "kvmx86.h"
+#include "insn.h"
 
 #define INSN_MAX	15
 #define PAGE_OFS	4095ULL
@@ -40,29 +41,6 @@ struct insn_head {
 };
 
 /* ---- Watched words of guest memory -------------------------------------------- */
-
-/*
- * A cached answer records the guest memory it was derived from as the
- * aligned host words that hold it, each as it was when the answer was
- * made (the bytes the answer used, the others as read beside them): a
- * check re-reads each word and compares it whole, one XOR per word. A
- * change to a byte beside the ones used is only a miss. An aligned word
- * never crosses a page, and guest areas are whole pages, so a check reads
- * nothing unmapped while the maps lock keeps the areas in place.
- */
-static inline bool
-insn_watch_same(const struct kvmx86_watch *w, unsigned int n)
-{
-	uint64_t diff = 0;
-
-	for (unsigned int i = 0; i < n; i++) {
-		uint64_t now;
-
-		memcpy(&now, w[i].word, sizeof(now));
-		diff |= now ^ w[i].val;
-	}
-	return diff == 0;
-}
 
 /*
  * Watch the bytes b[0..n), read at host address hva, in a list of at
@@ -120,14 +98,6 @@ insn_read_entry(void *ctx, gpaddr_t gpa, size_t size, uint64_t *entry)
 	    (const uint8_t *)entry, size))
 		c->full = true;
 	return 0;
-}
-
-static uint64_t
-insn_maps_gen(const struct kvmx86_vcpu *cpu)
-{
-	const struct kvmx86_machine *mach = cpu->mach->machdata;
-
-	return mach->maps_gen;
 }
 
 /* Whether a walk of page under pg would still end where c's did. */
@@ -269,56 +239,6 @@ insn_prefix_run(const uint8_t *b, size_t q, bool long64)
 
 /* ---- The exit, and the bytes a fetch examined ----------------------------------- */
 
-/*
- * All a fetch reads of the exit besides guest memory, as words. The IO
- * word packs KVM's access (direction, size, port) and whether DX holds
- * the port (bit 32): a DX form matches only then.
- */
-#define KEY_IO_DX	(1ULL << 32)
-
-/*
- * CS's mode as the eight bytes of its kvm_segment from DPL on: one load.
- * D/B and L are what a fetch reads; the others (DPL, S, G, AVL, unusable)
- * rarely change, and a change is only a miss.
- */
-_Static_assert(offsetof(struct kvm_segment, dpl) == 16 &&
-    offsetof(struct kvm_segment, db) == 17 &&
-    offsetof(struct kvm_segment, l) == 19 &&
-    sizeof(struct kvm_segment) == 24, "kvm_segment: DPL to the end is 8 bytes");
-#define KEY_CS_DB	(0xFFULL << 8)
-#define KEY_CS_L	(0xFFULL << 24)
-
-static inline void
-insn_key(const struct kvm_run *run, bool io, struct kvmx86_insn_key *k)
-{
-	const struct kvm_sregs *sr = &run->s.regs.sregs;
-
-	k->rip = run->s.regs.regs.rip;
-	k->cs_base = sr->cs.base;
-	memcpy(&k->cs_mode, &sr->cs.dpl, sizeof(k->cs_mode));
-	k->cr0 = sr->cr0;
-	k->cr3 = sr->cr3;
-	k->cr4 = sr->cr4;
-	k->efer = sr->efer;
-	k->io = 0;
-	if (io)
-		k->io = run->io.direction | (uint64_t)run->io.size << 8 |
-		    (uint64_t)run->io.port << 16 |
-		    ((uint16_t)run->s.regs.regs.rdx == run->io.port ?
-		    KEY_IO_DX : 0);
-}
-
-/* The bits in which two keys differ (IO exits: the IO word too). */
-static inline uint64_t
-insn_key_diff(const struct kvmx86_insn_key *a, const struct kvmx86_insn_key *b,
-    bool io)
-{
-	return (a->rip ^ b->rip) | (a->cs_base ^ b->cs_base) |
-	    (a->cs_mode ^ b->cs_mode) | (a->cr0 ^ b->cr0) |
-	    (a->cr3 ^ b->cr3) | (a->cr4 ^ b->cr4) | (a->efer ^ b->efer) |
-	    (io ? a->io ^ b->io : 0);
-}
-
 /* The exit as a fetch sees it: a function of the key alone. */
 struct insn_exit {
 	struct x86_paging pg;
@@ -390,23 +310,12 @@ insn_window_use(struct insn_window *w, size_t lo, size_t hi)
  * tables misses. Answers that hung on unreadable memory are not kept.
  *
  * The hit is the path of every IO and MSR exit of a driver loop, so it
- * is the key's eight words XORed into one test, then the watched words
- * (long mode: four table entries and a code word or two; real mode: the
- * code words alone). Nothing else is read: the miss below (the slow
- * path) is where pages are walked and bytes decoded.
+ * is the key's words XORed into one test with the slots' generation,
+ * then the watched words (long mode: the walk's table entries and a code
+ * word or two; real mode: the code words alone), inline in exit.c
+ * (insn.h). Nothing else is read: the miss below (the slow path) is
+ * where pages are walked and bytes decoded.
  */
-static inline bool
-insn_memo_hit(const struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
-    bool io)
-{
-	struct kvmx86_insn_key k;
-
-	insn_key(cpu->run, io, &k);
-	/* Words are watched only while their slots are (gen). */
-	return (insn_key_diff(&m->key, &k, io) |
-	    (m->gen ^ (insn_maps_gen(cpu) + 1))) == 0 &&
-	    insn_watch_same(m->watch, m->n);
-}
 
 /* Watch c's table entries in m too, each word once (two walks share most). */
 static bool
@@ -685,29 +594,6 @@ insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 	return 0;
 }
 
-/*
- * Whether the memo of this kind of exit holds: the fast path of every IO
- * and MSR exit. It calls nothing while the lock is free (the maps lock
- * keeps the watched words mapped while they are read; the answer is the
- * vCPU's own) and is inlined in each caller, so the key stays in
- * registers and an MSR exit reads no IO word. A miss goes on in a slow
- * path of its own (insn_io_exit_slow(), insn_msr_npc_slow()).
- */
-static inline __attribute__((always_inline)) bool
-insn_memo_holds(struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
-    bool io)
-{
-	struct fe_mutex *maps = &cpu->mach->maps_lock;
-	bool hit;
-
-	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
-		return false;
-	fe_mutex_lock(maps);
-	hit = insn_memo_hit(cpu, m, io);
-	fe_mutex_unlock(maps);
-	return hit;
-}
-
 /* The memo fetched again, or NULL: the code is not in guest RAM. */
 static const struct kvmx86_insn_memo *
 insn_memo_refetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
@@ -722,9 +608,8 @@ insn_memo_refetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 	return error == 0 ? m : NULL;
 }
 
-/* kvmx86_io_exit() past a miss. */
-static void __attribute__((noinline))
-insn_io_exit_slow(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
+void
+kvmx86_io_exit_slow(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
     uint64_t *start)
 {
 	const struct kvm_run *run = cpu->run;
@@ -746,34 +631,11 @@ insn_io_exit_slow(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
 	io->npc = *start = run->s.regs.regs.rip;
 }
 
-void
-kvmx86_io_exit(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
-    uint64_t *start)
-{
-	const struct kvmx86_insn_memo *m = &cpu->memo_io;
-
-	if (!insn_memo_holds(cpu, m, true)) {
-		insn_io_exit_slow(cpu, io, start);
-		return;
-	}
-	*io = m->io;
-	*start = m->start;
-}
-
-/* kvmx86_msr_npc() past a miss. */
-static uint64_t __attribute__((noinline))
-insn_msr_npc_slow(struct kvmx86_vcpu *cpu)
+uint64_t
+kvmx86_msr_npc_slow(struct kvmx86_vcpu *cpu)
 {
 	const struct kvmx86_insn_memo *m = insn_memo_refetch(cpu,
 	    &cpu->memo_insn, false);
 
 	return m != NULL ? m->npc : cpu->run->s.regs.regs.rip + 2;
-}
-
-uint64_t
-kvmx86_msr_npc(struct kvmx86_vcpu *cpu)
-{
-	if (!insn_memo_holds(cpu, &cpu->memo_insn, false))
-		return insn_msr_npc_slow(cpu);
-	return cpu->memo_insn.npc;
 }

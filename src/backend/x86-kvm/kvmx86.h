@@ -440,12 +440,7 @@ void kvmx86_window_halted(struct kvmx86_vcpu *);
 void kvmx86_exitstate(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 bool kvmx86_insn_failed(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
-/* insn.c */
-/* An IO exit's record, and the RIP of its instruction (at or before KVM's). */
-void kvmx86_io_exit(struct kvmx86_vcpu *, struct nvmm_x86_exit_io *,
-    uint64_t *start);
-/* RIP after the RDMSR/WRMSR of an MSR exit, prefixes included. */
-uint64_t kvmx86_msr_npc(struct kvmx86_vcpu *);
+/* insn.c (the exits' fetches: insn.h) */
 /* Copy guest-linear memory (current paging); returns the bytes copied. */
 size_t kvmx86_read_linear(struct kvmx86_vcpu *, uint64_t lin, void *buf,
     size_t len);
