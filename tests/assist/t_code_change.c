@@ -5,8 +5,9 @@
  * it: this test rewrites the code in place and points the page table at
  * other code, switches CR3 to tables that point elsewhere, and maps other
  * memory at the code's guest-physical page (the old memory, still mapped
- * in this process, unchanged): each exit record (RIP, npc) must still be
- * the one of the code the guest ran. Variants pair up so that consecutive
+ * in this process, unchanged), and in real mode runs one IP under other
+ * CS bases: each exit record (RIP, npc) must still be the one of the
+ * code the guest ran. Variants pair up so that consecutive
  * exits share RIP and access on both kinds of host: same start (KVM
  * reports RIP on an OUT) and same end (KVM reports RIP past it).
  */
@@ -240,6 +241,66 @@ step_run(struct t_vm *vm, const struct step *s)
 	    (unsigned long long)s->page, s->why);
 }
 
+/*
+ * Real mode: one IP under two CS bases is two places, each code left as
+ * it is. The code as bytes: out $PORT, %al / out %al, %dx / nop; then hlt.
+ */
+static const uint8_t rm_out_imm[] = { 0xE6, PORT, 0xF4 };
+static const uint8_t rm_out_dx[] = { 0xEE, 0xF4 };
+static const uint8_t rm_nop_out_dx[] = { 0x90, 0xEE, 0xF4 };
+
+#define RM_IP		0x100
+#define RM_STEP(sel, code, insn, next, why)				\
+	{ sel, code, sizeof(code), RM_IP + (insn), RM_IP + (next), why }
+
+struct rm_step {
+	uint16_t sel;
+	const uint8_t *code;
+	size_t size;
+	uint16_t insn, next;	/* IP of the OUT, and after it */
+	const char *why;
+};
+
+static const struct rm_step rm_steps[] = {
+	RM_STEP(0x1000, rm_out_imm, 0, 2, "first"),
+	RM_STEP(0x2000, rm_out_dx, 0, 1, "CS base changed, same start"),
+	RM_STEP(0x1000, rm_out_imm, 0, 2, "CS base changed back"),
+	RM_STEP(0x3000, rm_nop_out_dx, 1, 2, "CS base changed, same end"),
+	RM_STEP(0x1000, rm_out_imm, 0, 2, "CS base changed back"),
+};
+
+#define RM_NSTEPS	(sizeof(rm_steps) / sizeof(rm_steps[0]))
+
+static void
+rm_step_run(struct t_vm *vm, const struct rm_step *s)
+{
+	const struct nvmm_x86_exit_io *io = &vm->vcpu.exit->u.io;
+	unsigned int calls = io_calls;
+	uint64_t reason, rip;
+	bool ok;
+
+	t_vm_load(vm, ((uint64_t)s->sel << 4) + RM_IP, s->code,
+	    s->code + s->size);
+	t_vm_real_mode(vm, s->sel, RM_IP);
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RDX, PORT);
+	reason = t_vm_run(vm);
+	rip = t_vm_gpr(vm, NVMM_X64_GPR_RIP);
+	ok = reason == NVMM_VCPU_EXIT_IO && io->port == PORT && !io->in &&
+	    io->operand_size == 1 && !io->str && rip == s->insn &&
+	    io->npc == s->next;
+	if (!ok)
+		t_diag("  exit 0x%llx, RIP 0x%llx npc 0x%llx; want 0x%x 0x%x",
+		    (unsigned long long)reason, (unsigned long long)rip,
+		    (unsigned long long)io->npc, s->insn, s->next);
+	t_ok(ok, "real mode, CS 0x%04x (%s): exit record", s->sel, s->why);
+	if (ok)
+		T_CHECK(nvmm_assist_io(&vm->mach, &vm->vcpu));
+	t_ok(ok && t_vm_run(vm) == NVMM_VCPU_EXIT_HALTED &&
+	    io_calls == calls + 1 && io_bad == 0,
+	    "real mode, CS 0x%04x (%s): served, the guest goes on", s->sel,
+	    s->why);
+}
+
 int
 main(void)
 {
@@ -247,7 +308,7 @@ main(void)
 	struct t_vm vm;
 
 	t_require_nvmm();
-	t_plan(2 * NSTEPS);
+	t_plan(2 * (NSTEPS + RM_NSTEPS));
 
 	t_vm_create(&vm, RAM_SIZE);
 	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
@@ -257,6 +318,13 @@ main(void)
 	tables_copy(&vm);
 	for (size_t i = 0; i < NSTEPS; i++)
 		step_run(&vm, &steps[i]);
+	t_vm_destroy(&vm);
+
+	t_vm_create(&vm, 1u << 20);	/* RESET state: real mode */
+	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	for (size_t i = 0; i < RM_NSTEPS; i++)
+		rm_step_run(&vm, &rm_steps[i]);
 	t_vm_destroy(&vm);
 	return t_done();
 }
