@@ -1,8 +1,9 @@
 /*
- * nvmm-runcount.so: preloaded into nvmm-bench's counting child (insns.c),
- * it counts the process's ioctls, and KVM_RUN among them, in
- * nvmm_runcount[] which the child finds with dlsym(). A separate object,
- * so that the callgrind child counts no instruction of its own.
+ * Every ioctl() of the process counted, KVM_RUN apart (runcount.h), then
+ * passed on. One object for the two counters that need it: as
+ * nvmm-runcount.so it is preloaded into nvmm-bench's counting child
+ * (insns.c), apart from the callgrind child, which must count no
+ * instruction of its own; tests/state/t_cache links it in.
  */
 #include <dlfcn.h>
 #include <linux/kvm.h>
@@ -10,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-uint64_t nvmm_runcount[2];	/* all ioctls, KVM_RUN */
+#include "runcount.h"
+
+uint64_t nvmm_runcount[2];
 
 int ioctl(int fd, unsigned long request, ...);
 
@@ -26,8 +29,9 @@ ioctl(int fd, unsigned long request, ...)
 	va_end(ap);
 	if (next == NULL)
 		next = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
-	__atomic_fetch_add(&nvmm_runcount[0], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&nvmm_runcount[RUNCOUNT_IOCTLS], 1, __ATOMIC_RELAXED);
 	if (request == KVM_RUN)
-		__atomic_fetch_add(&nvmm_runcount[1], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&nvmm_runcount[RUNCOUNT_KVM_RUN], 1,
+		    __ATOMIC_RELAXED);
 	return next(fd, request, arg);
 }

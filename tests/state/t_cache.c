@@ -1,7 +1,7 @@
 /*
  * The state cache of the comm-page protocol (spec 1.3), counted: this
- * executable defines ioctl(), which the shared libnvmm resolves to, and
- * counts every call before passing it on. setstate and inject make no
+ * executable links in bench/runcount.c's ioctl(), which the shared
+ * libnvmm resolves to, and which counts every call before passing it on. setstate and inject make no
  * call, getstate makes none for cached classes and fetches only what is
  * not cached, and the usual exit loop costs one ioctl per exit.
  * Segments and events come back with an exit only while exits use them:
@@ -9,11 +9,10 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "harness.h"
+#include "runcount.h"
 
 T_GUEST(state_halt64);
 T_GUEST(state_out64);
@@ -23,32 +22,13 @@ T_GUEST(state_fsload64);
 #define FS_GPA		(T_CODE_BASE + 0x2000)
 #define LOOPS		200
 
-/* ---- The counting ioctl ------------------------------------------------------ */
-
-int ioctl(int fd, unsigned long request, ...);
-
-static atomic_uint ioctls;
-
-int
-ioctl(int fd, unsigned long request, ...)
-{
-	static int (*next)(int, unsigned long, ...);
-	va_list ap;
-	void *arg;
-
-	va_start(ap, request);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (next == NULL)
-		next = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
-	atomic_fetch_add(&ioctls, 1);
-	return next(fd, request, arg);
-}
+/* ---- The counting ioctl (bench/runcount.c, linked in) ------------------------ */
 
 static unsigned int
 count(void)
 {
-	return atomic_load(&ioctls);
+	return (unsigned int)__atomic_load_n(&nvmm_runcount[RUNCOUNT_IOCTLS],
+	    __ATOMIC_RELAXED);
 }
 
 /* ---- Cases --------------------------------------------------------------------- */
