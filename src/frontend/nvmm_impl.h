@@ -162,8 +162,18 @@ struct nvmm_impl {
 	void (*machine_destroy)(struct fe_machine *);
 	int (*machine_configure)(struct fe_machine *, uint64_t, void *);
 
-	/* Creates the vCPU and installs the RESET state (comm->state, cached). */
+	/*
+	 * Creates the vCPU and installs the RESET state (comm->state,
+	 * cached); also for an id destroyed before, which must then be a new
+	 * vCPU in every respect. The frontend calls it for an id only once
+	 * vcpu_destroy of its last vCPU returned.
+	 */
 	int (*vcpu_create)(struct fe_machine *, struct fe_vcpu *);
+	/*
+	 * Sets v->cpudata to NULL before anything else (a fork meanwhile
+	 * skips the vCPU); may keep what the next vcpu_create of the id
+	 * takes back, until machine_destroy.
+	 */
 	void (*vcpu_destroy)(struct fe_machine *, struct fe_vcpu *);
 	int (*vcpu_configure)(struct fe_vcpu *, uint64_t, void *);
 	/*
