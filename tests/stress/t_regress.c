@@ -22,12 +22,18 @@
  * one vCPU or one machine could both tear it down, had both looked it up
  * before either unlinked it (a narrow window, never seen to fail): now one
  * destroys it, the other gets ENOENT.
+ *
+ * Re-creating a vCPU id (review of the parked KVM vCPUs, x86-kvm/kvm.c):
+ * KVM refuses an id it still has (EEXIST). A creation racing the destroy
+ * of the same id must see the id taken (EBUSY) until the backend parked
+ * its KVM vCPU, and then get it, never EEXIST.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -392,11 +398,83 @@ destroy_while_creating(void)
 	    "vCPUs: creations succeed or get ENOENT", rounds);
 }
 
+/* ---- Re-creating a vCPU id ----------------------------------------------------------- */
+
+#define RECREATE_TRIES	1000000
+
+struct recreator {
+	pthread_barrier_t *go;
+	struct nvmm_machine *mach;
+	struct nvmm_vcpu vcpu;
+	int error;		/* 0: made; else the first error but EBUSY */
+};
+
+/* vCPU 1, again and again while it is taken, until made. */
+static void *
+recreator_main(void *arg)
+{
+	struct recreator *rc = arg;
+
+	pthread_barrier_wait(rc->go);
+	for (int i = 0; i < RECREATE_TRIES; i++) {
+		if (nvmm_vcpu_create(rc->mach, 1, &rc->vcpu) == 0) {
+			rc->error = 0;
+			return NULL;
+		}
+		if (errno != EBUSY) {
+			rc->error = errno;
+			return NULL;
+		}
+		sched_yield();
+	}
+	rc->error = ETIMEDOUT;
+	return NULL;
+}
+
+static void
+recreate_racing(void)
+{
+	const int rounds = 200;
+	struct nvmm_machine mach;
+	struct nvmm_vcpu vcpu;
+	unsigned int bad = 0;
+
+	T_CHECK(nvmm_machine_create(&mach));
+	T_CHECK(nvmm_vcpu_create(&mach, 1, &vcpu));
+	for (int i = 0; i < rounds; i++) {
+		struct recreator rc = { .mach = &mach, .error = -1 };
+		pthread_barrier_t go;
+		pthread_t th;
+
+		pthread_barrier_init(&go, NULL, 2);
+		rc.go = &go;
+		if (pthread_create(&th, NULL, recreator_main, &rc) != 0)
+			t_bail("pthread_create");
+		pthread_barrier_wait(&go);
+		T_CHECK(nvmm_vcpu_destroy(&mach, &vcpu));
+		pthread_join(th, NULL);
+		pthread_barrier_destroy(&go);
+		if (rc.error != 0) {
+			t_diag("round %d: vCPU 1 again: %s", i,
+			    strerror(rc.error));
+			bad++;
+			break;
+		}
+		vcpu = rc.vcpu;
+		T_CHECK(nvmm_vcpu_getstate(&mach, &vcpu, NVMM_X64_STATE_GPRS));
+		if (vcpu.state->gprs[NVMM_X64_GPR_RIP] != 0xFFF0)
+			bad++;
+	}
+	T_CHECK(nvmm_machine_destroy(&mach));
+	t_ok(bad == 0, "%d creations of vCPU 1 racing its destroy: EBUSY until "
+	    "it is gone, then a vCPU in the RESET state", rounds);
+}
+
 int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(13);
+	t_plan(14);
 	inner_dropped();
 	outer_dropped();
 	twice();
@@ -405,5 +483,6 @@ main(void)
 	destroy_twice(true);
 	destroy_twice(false);
 	destroy_while_creating();
+	recreate_racing();
 	return t_done();
 }
