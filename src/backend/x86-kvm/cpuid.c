@@ -110,13 +110,14 @@ kvmx86_cpuid_vm_setup(int vm_fd)
  * KVM's paravirtual features (hypercalls, PV MSRs) follow the table, which
  * has no KVM leaf: a guest's VMMCALL/VMCALL then reaches no KVM service.
  */
+static bool cpuid_pv_enforceable;	/* kvmx86_cpuid_probe */
+
 static int
 cpuid_enforce_pv(struct kvmx86_vcpu *cpu)
 {
 	struct kvm_enable_cap cap;
 
-	if (ioctl(kvmx86_host.kvm_fd, KVM_CHECK_EXTENSION,
-	    KVM_CAP_ENFORCE_PV_FEATURE_CPUID) <= 0)
+	if (!cpuid_pv_enforceable)
 		return 0;
 	memset(&cap, 0, sizeof(cap));
 	cap.cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID;
@@ -145,6 +146,8 @@ kvmx86_cpuid_probe(void)
 	have = ioctl(kvmx86_host.kvm_fd, KVM_CHECK_EXTENSION,
 	    KVM_CAP_DISABLE_QUIRKS2);
 	cpuid_quirks_off = have > 0 ? CPUID_QUIRKS_OFF & (uint64_t)have : 0;
+	cpuid_pv_enforceable = ioctl(kvmx86_host.kvm_fd, KVM_CHECK_EXTENSION,
+	    KVM_CAP_ENFORCE_PV_FEATURE_CPUID) > 0;
 	return 0;
 }
 
