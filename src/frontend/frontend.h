@@ -38,12 +38,6 @@ int fe_vcpu_cpuid(const struct nvmm_machine *, const struct nvmm_vcpu *,
 int fe_vcpu_comm(const struct nvmm_machine *, const struct nvmm_vcpu *,
     struct nvmm_comm_page **);
 /*
- * Fetch the classes in 'wanted' that are not cached into the comm page
- * (they become cached); EINVAL for unknown classes.
- */
-int fe_vcpu_getstate(const struct nvmm_machine *, const struct nvmm_vcpu *,
-    uint64_t wanted);
-/*
  * Commit *vcpu->event, from any thread or a signal handler: a run under
  * way ends soon (NONE), and the next guest entry injects it.
  */
@@ -53,28 +47,28 @@ int fe_vcpu_inject(const struct nvmm_machine *, const struct nvmm_vcpu *);
  * last take into v->event (v->event_commit), unless a post is under way.
  */
 void fe_event_take(struct fe_vcpu *);
-int fe_vcpu_run(const struct nvmm_machine *, const struct nvmm_vcpu *);
 /* Async-signal-safe: no lock, no allocation. */
 int fe_vcpu_stop(const struct nvmm_vcpu *);
 
 /*
+ * Getstate, setstate, run and the assists are inline in vcpu.h.
+ *
  * Assists: the access behind the last IO / MEMORY exit (EINVAL if there
- * is none), served by the caller through the vCPU's callbacks without
- * any lock. The begin looks the vCPU up once and keeps a use of it until
- * the end, which tells whether the access was served; meanwhile a destroy
- * of that vCPU or its machine from this thread (a callback) fails with
- * EBUSY. The data buffer stays valid until the next run.
+ * is none), served by the caller through the vCPU's callbacks. The begin
+ * looks the vCPU up once and keeps a use of it and its lock until the
+ * end, which tells whether the access was served; meanwhile a destroy of
+ * that vCPU or its machine from this thread (a callback) fails with
+ * EBUSY, and an entry point that wants the lock, from a callback, borrows
+ * it. The data buffer stays valid until the next run.
  */
 struct fe_assist {
-	struct fe_machine *m;
 	struct fe_vcpu *v;
+	bool locked;			/* false once lent to a callback */
 	struct fe_assist *outer;	/* this thread's enclosing assist */
 };
-int fe_vcpu_io_begin(const struct nvmm_machine *, const struct nvmm_vcpu *,
-    struct fe_io_access *, struct fe_assist *);
-int fe_vcpu_mem_begin(const struct nvmm_machine *, const struct nvmm_vcpu *,
-    struct fe_mem_access *, struct fe_assist *);
-int fe_vcpu_assist_end(struct fe_assist *, bool served);
+/* This thread's innermost assist (machine.c). */
+extern __thread struct fe_assist *fe_assists
+    __attribute__((tls_model("initial-exec")));
 
 /* ---- Memory ---------------------------------------------------------------------- */
 

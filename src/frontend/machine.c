@@ -1,24 +1,30 @@
 /*
  * MI frontend: the process's machine table, machine and vCPU lifetimes,
- * handle validation and ownership, machine configuration. The entry
- * points that work on one live vCPU are in vcpu.c.
+ * handle validation and ownership, machine configuration, and the slow
+ * half of the vCPU lookup (its fast half is lookup.h). The entry points
+ * that work on one live vCPU are in vcpu.c and vcpu.h.
  *
  * Locking: a handle lookup takes no lock. It takes a use of the object's
  * slot word (see "Slot words"); a destroy marks the word dying, kicks the
  * vCPUs, and waits until the last user put it back before freeing. fe_lock
  * guards creation and destruction: the table, every machine's vCPU array,
- * the words' transitions other than uses. Each vCPU's lock serialises run,
- * getstate and the assists, as NVMM's per-vCPU lock does.
+ * the words' transitions other than uses and the vCPU lock. Each vCPU's
+ * lock, a bit of its slot word, serialises run, fetching getstate and the
+ * assists, as NVMM's per-vCPU lock does.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "frontend.h"
+#include "lookup.h"
 #include "machine.h"
 
 const struct nvmm_impl *fe_impl;
@@ -40,13 +46,10 @@ static const struct nvmm_impl *const fe_backends[] = {
 /*
  * Every entry point looks its handles up (a PIO exit makes three lookups),
  * so a lookup takes no lock: it takes a use of a slot word, an atomic word
- * in static memory, which outlives the object whose uses it counts:
- *
- *	bits 63-26	the machine's cookie (mach->areas); 0: none
- *	bit 25		LIVE: lookups may take uses
- *	bit 24		DYING: a destroy waits for the uses to drain
- *	bits 23-0	uses: entry points at work on the object, at most
- *			two per thread (Linux has fewer than 2^22 threads)
+ * in memory that outlives the object whose uses it counts (its layout is
+ * in lookup.h: cookie, LIVE, DYING, and for a vCPU its lock, OWNED and
+ * WAITED, above the uses, at most two per thread: Linux has fewer than
+ * 2^22 threads).
  *
  * A lookup adds a use to a LIVE word with the handle's cookie in one
  * compare-and-swap, then reads the object's pointer, which stays valid
@@ -57,41 +60,46 @@ static const struct nvmm_impl *const fe_backends[] = {
  * word turns LIVE and after its uses drained, so lookups read them unlocked.
  *
  * A machine word counts the machine-level uses (memory, configuration, vCPU
- * creation and destruction); each (machine, vCPU id) has its own word, and
+ * creation and destruction); each (machine, vCPU id) has its own slot, and
  * a vCPU use keeps its machine alive too: a machine destroy turns the vCPU
  * words DYING as well and waits for them. A vCPU lookup is thus one atomic
- * operation, on a word the machine's other vCPUs do not touch: fe_vwords is
- * indexed by vCPU id first, which puts a machine's words 1 KiB apart.
+ * operation, on a word the machine's other vCPUs do not touch, and so is
+ * its put: the vCPU's lock is in the same word (OWNED), taken with the use
+ * in the same compare-and-swap and given back with it in one fetch-and-sub,
+ * whose old value says whether a destroy or a locker waits.
  *
- * The cookie also tells a put that a fork child cleared the word while the
- * forking thread held the use (see fe_fork_child).
+ * A fork child inherits uses of the forking thread, which may still give
+ * them back (a signal handler that forks during a call): machine words
+ * are cleared there, and their cookie tells such a put to skip; vCPU puts
+ * skip no check, so the child takes a fresh vCPU table instead, and the
+ * parent's stays where those puts land (see fe_fork_child).
  */
-#define FE_USES		((UINT64_C(1) << 24) - 1)
-#define FE_DYING	(UINT64_C(1) << 24)
-#define FE_LIVE		(UINT64_C(1) << 25)
-#define FE_COOKIE_SHIFT	26
-#define FE_COOKIE_MAX	(UINT64_MAX >> FE_COOKIE_SHIFT)
+#define FE_COOKIE_MAX	((UINT64_MAX >> FE_COOKIE_SHIFT) - 1)
 #define FE_COOKIE(w)	((w) >> FE_COOKIE_SHIFT)
 
-static _Atomic uint64_t fe_mwords[NVMM_MAX_MACHINES];
-static _Atomic uint64_t fe_vwords[NVMM_MAX_VCPUS][NVMM_MAX_MACHINES];
+#define FE_VSLOTS	(NVMM_MAX_VCPUS * NVMM_MAX_MACHINES)
 
-static inline _Atomic uint64_t *
-fe_vword(nvmm_machid_t machid, nvmm_cpuid_t cpuid)
+static _Atomic uint64_t fe_mwords[NVMM_MAX_MACHINES];
+__thread struct fe_assist *fe_assists;
+static struct fe_vslot fe_vslot_table[FE_VSLOTS];
+struct fe_vslot *fe_vslots = fe_vslot_table;
+
+static inline struct fe_vslot *
+fe_vslot(nvmm_machid_t machid, nvmm_cpuid_t cpuid)
 {
-	return &fe_vwords[cpuid][machid];
+	return &fe_vslots[cpuid * NVMM_MAX_MACHINES + machid];
 }
 
-/* A use of a LIVE word of this creation: 0, ESRCH (not LIVE) or ENOENT. */
-static inline int
-fe_use_take(_Atomic uint64_t *word, uint64_t cookie)
+/* A use of a LIVE word of this key: 0, ESRCH (not LIVE) or ENOENT. */
+static int
+fe_use_take(_Atomic uint64_t *word, uint64_t key)
 {
 	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
 
 	do {
 		if ((w & FE_LIVE) == 0)
 			return ESRCH;
-		if (FE_COOKIE(w) != cookie)
+		if (((w ^ key) >> FE_DYING_SHIFT) != 0)
 			return ENOENT;
 	} while (!atomic_compare_exchange_weak_explicit(word, &w, w + 1,
 	    memory_order_acquire, memory_order_relaxed));
@@ -108,10 +116,11 @@ fe_wake(void)
 }
 
 /*
- * Give a use back. Once it is given, the object may be freed: the caller
- * read the cookie before, and nothing but static memory is touched after.
+ * Give a machine use back. Once it is given, the machine may be freed:
+ * the caller read the cookie before, and only static memory is touched
+ * after.
  */
-static inline void
+static void
 fe_use_drop(_Atomic uint64_t *word, uint64_t cookie)
 {
 	uint64_t w = atomic_load_explicit(word, memory_order_relaxed);
@@ -125,12 +134,88 @@ fe_use_drop(_Atomic uint64_t *word, uint64_t cookie)
 		fe_wake();
 }
 
+/* The vCPU lock's sleeps, on the word's low half (the kernel's futex). */
+static uint32_t *
+fe_vslot_futex(struct fe_vslot *s)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return (uint32_t *)&s->word + 1;
+#else
+	return (uint32_t *)&s->word;
+#endif
+}
+
+/*
+ * An assist of this thread holds the lock of the vCPU in slot s: a
+ * callback's entry point takes it over, and its put gives it back; the
+ * assist's end then takes it again (vcpu.c).
+ */
+static bool
+fe_vcpu_borrow(const struct fe_vslot *s)
+{
+	for (struct fe_assist *as = fe_assists; as != NULL; as = as->outer) {
+		if (as->v->slot == s && as->locked) {
+			as->locked = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * The vCPU lock, contended: mark the word WAITED and sleep until the
+ * owner's put wakes us. A change of the uses meanwhile only makes the
+ * sleep return early.
+ */
+void
+fe_vcpu_lock_slow(struct fe_vslot *s)
+{
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+
+	if (fe_vcpu_borrow(s))
+		return;
+	for (;;) {
+		if ((w & FE_OWNED) == 0) {
+			if (atomic_compare_exchange_weak_explicit(&s->word, &w,
+			    w | FE_OWNED, memory_order_acquire,
+			    memory_order_relaxed))
+				return;
+			continue;
+		}
+		if ((w & FE_WAITED) == 0 &&
+		    !atomic_compare_exchange_weak_explicit(&s->word, &w,
+		    w | FE_WAITED, memory_order_relaxed, memory_order_relaxed))
+			continue;
+		(void)syscall(SYS_futex, fe_vslot_futex(s), FUTEX_WAIT_PRIVATE,
+		    (uint32_t)(w | FE_WAITED), NULL, NULL, 0);
+		w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	}
+}
+
+/*
+ * After a put whose old word showed waiters: lockers (all woken, they
+ * race again and the losers mark the word anew), or the destroy that
+ * waits for the last use.
+ */
+void
+fe_vslot_give_slow(struct fe_vslot *s, uint64_t old, uint64_t drop)
+{
+	if ((drop & FE_OWNED) != 0 && (old & FE_WAITED) != 0) {
+		atomic_fetch_and_explicit(&s->word, ~FE_WAITED,
+		    memory_order_relaxed);
+		(void)syscall(SYS_futex, fe_vslot_futex(s), FUTEX_WAKE_PRIVATE,
+		    INT_MAX, NULL, NULL, 0);
+	}
+	if ((drop & FE_USES) != 0 && (old & FE_DYING) != 0 &&
+	    (old & FE_USES) == (drop & FE_USES))
+		fe_wake();
+}
+
 /* With fe_lock held: lookups may take uses of a new object. */
 static void
 fe_use_publish(_Atomic uint64_t *word, uint64_t cookie)
 {
-	atomic_store_explicit(word, cookie << FE_COOKIE_SHIFT | FE_LIVE,
-	    memory_order_release);
+	atomic_store_explicit(word, FE_KEY(cookie), memory_order_release);
 }
 
 /*
@@ -160,18 +245,26 @@ fe_use_wait(_Atomic uint64_t *word)
 		pthread_cond_wait(&fe_released, &fe_lock);
 }
 
-/* With fe_lock held, once drained (or in a fork child): a free slot. */
+/* With fe_lock held, once drained: a free vCPU slot. */
+static void
+fe_vslot_clear(struct fe_vslot *s)
+{
+	s->vcpu = NULL;
+	atomic_store_explicit(&s->word, 0, memory_order_relaxed);
+}
+
+/* With fe_lock held, once drained (or in a fork child): a free machine id. */
 static void
 fe_slot_clear(nvmm_machid_t machid)
 {
 	fe_machines[machid] = NULL;
 	atomic_store_explicit(&fe_mwords[machid], 0, memory_order_relaxed);
 	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++) {
-		_Atomic uint64_t *word = fe_vword(machid, i);
+		struct fe_vslot *s = fe_vslot(machid, i);
 
 		/* Rows of unused ids stay untouched zero pages. */
-		if (atomic_load_explicit(word, memory_order_relaxed) != 0)
-			atomic_store_explicit(word, 0, memory_order_relaxed);
+		if (atomic_load_explicit(&s->word, memory_order_relaxed) != 0)
+			fe_vslot_clear(s);
 	}
 }
 
@@ -187,7 +280,11 @@ fe_slot_clear(nvmm_machid_t machid)
  * themselves stay: the child's copy of the program may still hold pointers
  * into them (vcpu->state, vcpu->exit), and the forking thread may hold
  * uses of them (a signal handler that forks during a call), which it then
- * gives back to words cleared here: their cookie 0 tells its puts to skip.
+ * gives back: to machine words cleared here, whose cookie 0 tells its puts
+ * to skip, and to the parent's vCPU slots, which the child leaves to them
+ * and no longer looks up: it takes a fresh table. If it cannot map one,
+ * it clears the parent's instead; a put still under way then counts in
+ * a vCPU slot of the child's, should one take the same ids meanwhile.
  */
 static void
 fe_fork_prepare(void)
@@ -220,6 +317,11 @@ fe_machine_forget(struct fe_machine *m)
 static void
 fe_fork_child(void)
 {
+	void *fresh = mmap(NULL, sizeof(fe_vslot_table), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (fresh != MAP_FAILED)
+		fe_vslots = fresh;
 	for (nvmm_machid_t i = 0; i < NVMM_MAX_MACHINES; i++) {
 		if (fe_machines[i] == NULL)
 			continue;
@@ -320,7 +422,7 @@ fe_machine_get(const struct nvmm_machine *mach, struct fe_machine **mp)
 
 	if ((error = fe_machine_check(mach, &id)) != 0)
 		return error;
-	/* areas identifies this creation: stale handles do not match. */
+	/* areas holds the key of this creation: stale handles do not match. */
 	error = fe_use_take(&fe_mwords[id], (uintptr_t)mach->areas);
 	if (error == ESRCH)
 		return fe_not_ours(id);
@@ -348,96 +450,68 @@ fe_vcpu_why(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	return vcpu->cpuid >= NVMM_MAX_VCPUS ? EINVAL : ENOENT;
 }
 
-/* Why fe_vcpu_get found nothing, in NVMM's order of checks. */
-static int __attribute__((noinline))
-fe_vcpu_get_error(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu)
-{
-	nvmm_machid_t id;
-	int error;
-
-	if (fe_impl == NULL)
-		return EBADF;
-	if (vcpu == NULL)
-		return EINVAL;
-	if ((error = fe_machine_check(mach, &id)) != 0)
-		return error;
-	return fe_vcpu_why(mach, vcpu);
-}
-
 /*
- * Every entry point that names a vCPU comes here, and to the put: one
- * atomic operation each, and the vCPU's lock if asked for. Exits make
- * one to three lookups, so the common case reads each word once and
- * leaves the errors to fe_vcpu_get_error.
+ * fe_vcpu_take's slow half (lookup.h): the same lookup, made again with
+ * every check on its own, the errors in NVMM's order, and a lock that may
+ * have to be waited for.
  */
-int
-fe_vcpu_get(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    bool lock, struct fe_machine **mp, struct fe_vcpu **vp)
+struct fe_taken
+fe_vcpu_take_slow(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, bool lock)
 {
-	_Atomic uint64_t *word;
-	struct fe_machine *m;
-	struct fe_vcpu *v;
+	struct fe_taken t = { NULL, 0 };
+	struct fe_vslot *s;
 	nvmm_machid_t id;
 	nvmm_cpuid_t cpuid;
 
-	if (fe_impl == NULL || vcpu == NULL || mach == NULL ||
-	    (id = mach->machid) >= NVMM_MAX_MACHINES ||
-	    (cpuid = vcpu->cpuid) >= NVMM_MAX_VCPUS)
-		return fe_vcpu_get_error(mach, vcpu);
-	word = fe_vword(id, cpuid);
-	if (fe_use_take(word, (uintptr_t)mach->areas) != 0)
-		return fe_vcpu_get_error(mach, vcpu);
-	m = fe_machines[id];
-	v = m->vcpus[cpuid];
-	if (vcpu->stop != &v->cell->stop ||	/* this creation */
-	    vcpu->state != &v->comm.state) {	/* intact */
-		fe_use_drop(word, m->cookie);
-		return ENOENT;
+	if (fe_impl == NULL) {
+		t.error = EBADF;
+		return t;
 	}
-	*mp = m;
-	*vp = v;
-	if (lock)
-		fe_mutex_lock(&v->lock);
-	return 0;
-}
-
-void
-fe_vcpu_put(struct fe_machine *m, struct fe_vcpu *v, bool locked)
-{
-	if (locked)
-		fe_mutex_unlock(&v->lock);
-	fe_use_drop(fe_vword(m->machid, v->cpuid), m->cookie);
+	if (vcpu == NULL) {
+		t.error = EINVAL;
+		return t;
+	}
+	if ((t.error = fe_machine_check(mach, &id)) != 0)
+		return t;
+	if ((cpuid = vcpu->cpuid) >= NVMM_MAX_VCPUS ||
+	    fe_use_take(&(s = fe_vslot(id, cpuid))->word,
+	    (uintptr_t)mach->areas) != 0) {
+		t.error = fe_vcpu_why(mach, vcpu);
+		return t;
+	}
+	t.v = s->vcpu;
+	if (vcpu->stop != &t.v->cell->stop ||	/* this creation */
+	    vcpu->state != &t.v->comm.state)	/* intact */
+		goto gone;
+	if (lock) {
+		fe_vcpu_lock(t.v);
+		/* Destroyed while we waited: its run would wait for ours. */
+		if ((atomic_load(&s->word) & FE_DYING) != 0) {
+			fe_vslot_give(s, FE_OWNED);
+			goto gone;
+		}
+	}
+	return t;
+gone:
+	fe_vslot_give(s, 1);
+	t.v = NULL;
+	t.error = ENOENT;
+	return t;
 }
 
 /*
- * The assists this thread is in (vcpu.c): each holds a use of its vCPU
- * while the emulator's callbacks run, so a destroy of that vCPU or its
- * machine from a callback would wait for itself. It fails with EBUSY.
+ * Whether this thread assists v (or, v NULL, any vCPU of m). Each assist
+ * holds a use of its vCPU while the emulator's callbacks run, so a destroy
+ * of that vCPU or its machine from a callback would wait for itself: it
+ * fails with EBUSY.
  */
-static __thread struct fe_assist *fe_assists
-    __attribute__((tls_model("initial-exec")));
-
-void
-fe_assist_enter(struct fe_assist *as)
-{
-	as->outer = fe_assists;
-	fe_assists = as;
-}
-
-void
-fe_assist_leave(struct fe_assist *as)
-{
-	fe_assists = as->outer;
-}
-
-/* Whether this thread assists v (or, v NULL, any vCPU of m). */
 static bool
 fe_assisting(const struct fe_machine *m, const struct fe_vcpu *v)
 {
 	for (const struct fe_assist *as = fe_assists; as != NULL;
 	    as = as->outer) {
-		if (as->m == m && (v == NULL || as->v == v))
+		if (as->v->mach == m && (v == NULL || as->v == v))
 			return true;
 	}
 	return false;
@@ -496,7 +570,7 @@ fe_machine_create(struct nvmm_machine *mach)
 	memset(mach, 0, sizeof(*mach));
 	mach->machid = m->machid;
 	mach->pages = m->pages;
-	mach->areas = (void *)(uintptr_t)m->cookie;
+	mach->areas = (void *)(uintptr_t)FE_KEY(m->cookie);
 	return 0;
 }
 
@@ -511,7 +585,7 @@ static void
 fe_vcpus_kill(struct fe_machine *m)
 {
 	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++) {
-		_Atomic uint64_t *word = fe_vword(m->machid, i);
+		_Atomic uint64_t *word = &fe_vslot(m->machid, i)->word;
 
 		(void)fe_use_kill(word, 0);
 		if ((atomic_load(word) & FE_DYING) != 0)
@@ -541,7 +615,7 @@ fe_machine_destroy(const struct nvmm_machine *mach)
 	/* Once drained, no word of this machine takes a use again. */
 	fe_use_wait(&fe_mwords[m->machid]);
 	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++)
-		fe_use_wait(fe_vword(m->machid, i));
+		fe_use_wait(&fe_vslot(m->machid, i)->word);
 	fe_slot_clear(m->machid);
 	pthread_mutex_unlock(&fe_lock);
 
@@ -707,9 +781,12 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 	} else {
 		m->pages[cpuid] = &v->comm;
 		m->nvcpus++;
+		v->mach = m;
+		v->slot = fe_vslot(m->machid, cpuid);
+		v->slot->vcpu = v;
 		/* Unless a machine destroy, now waiting for us, killed them. */
 		if ((atomic_load(&fe_mwords[m->machid]) & FE_LIVE) != 0)
-			fe_use_publish(fe_vword(m->machid, cpuid), m->cookie);
+			fe_use_publish(&v->slot->word, m->cookie);
 	}
 	pthread_mutex_unlock(&fe_lock);
 	if (error != 0) {
@@ -732,8 +809,8 @@ out:
 int
 fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 {
-	_Atomic uint64_t *word;
 	struct fe_machine *m;
+	struct fe_vslot *s;
 	struct fe_vcpu *v;
 	int error;
 
@@ -744,25 +821,25 @@ fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	/* A machine use: the vCPU's own goes before its teardown. */
 	if ((error = fe_machine_get(mach, &m)) != 0)
 		return error;
-	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+	if ((v = fe_vcpu_take(mach, vcpu, false, &error)) == NULL)
 		goto out;
 	if (fe_assisting(m, v)) {
-		fe_vcpu_put(m, v, false);
+		fe_vcpu_give(v, false);
 		error = EBUSY;
 		goto out;
 	}
-	word = fe_vword(m->machid, v->cpuid);
+	s = v->slot;
 	pthread_mutex_lock(&fe_lock);
-	if ((error = fe_use_kill(word, 1)) != 0) {
+	if ((error = fe_use_kill(&s->word, 1)) != 0) {
 		pthread_mutex_unlock(&fe_lock);
-		fe_vcpu_put(m, v, false);
+		fe_vcpu_give(v, false);
 		goto out;
 	}
 	m->pages[v->cpuid] = NULL;
 	m->nvcpus--;
 	fe_vcpu_kick(v);
-	fe_use_wait(word);
-	atomic_store_explicit(word, 0, memory_order_relaxed);
+	fe_use_wait(&s->word);
+	fe_vslot_clear(s);
 	pthread_mutex_unlock(&fe_lock);
 
 	/*

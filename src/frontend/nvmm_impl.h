@@ -52,6 +52,7 @@ struct fe_area {
 #define FE_CELL_MAGIC	0x6e766d6d73746f70ULL	/* "nvmmstop" */
 
 struct fe_vcpu;
+struct fe_vslot;
 
 struct fe_stop_cell {
 	volatile int stop;			/* first: vcpu->stop */
@@ -88,7 +89,9 @@ struct fe_vcpu {
 	struct nvmm_vcpu_event event;
 
 	nvmm_cpuid_t cpuid;
-	struct fe_mutex lock;		/* serialises run/getstate/assists */
+	struct fe_machine *mach;
+	/* Uses and the lock that serialises run/getstate/assists (lookup.h). */
+	struct fe_vslot *slot;
 	struct nvmm_vcpu_exit exit;	/* handed out as vcpu->exit */
 	void *cpudata;			/* backend */
 };
@@ -105,7 +108,7 @@ fe_event_posted(const struct fe_vcpu *v)
 
 struct fe_machine {
 	nvmm_machid_t machid;
-	uint64_t cookie;		/* mach->areas: this creation, unique */
+	uint64_t cookie;		/* this creation, unique (lookup.h) */
 	struct fe_mutex maps_lock;	/* hmaps, areas, reg.info */
 
 	struct fe_vcpu *vcpus[NVMM_MAX_VCPUS];	/* fe_lock, or a vCPU use */

@@ -1,13 +1,12 @@
 /*
  * MI frontend: the entry points that work on one live vCPU, once
- * fe_vcpu_get looked its handles up: configuration, CPUID, events, state,
- * run, stop, and the accesses the assists serve.
+ * fe_vcpu_take looked its handles up: configuration, CPUID, events, the
+ * comm page, stop. Those every exit makes are inline in vcpu.h.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "frontend.h"
-#include "machine.h"
+#include "vcpu.h"
 
 /* ---- Configuration ------------------------------------------------------------------ */
 
@@ -15,7 +14,6 @@ int
 fe_vcpu_configure(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
     uint64_t op, void *conf)
 {
-	struct fe_machine *m;
 	struct fe_vcpu *v;
 	uint64_t md = NVMM_VCPU_CONF_MD(op);
 	int error;
@@ -25,10 +23,10 @@ fe_vcpu_configure(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	/* As NVMM: the op range is checked before the machine and vCPU. */
 	if (op < NVMM_VCPU_CONF_MD_BEGIN || md >= fe_impl->vcpu_conf_max)
 		return EINVAL;
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+	if ((v = fe_vcpu_take(mach, vcpu, true, &error)) == NULL)
 		return error;
 	error = conf == NULL ? EFAULT : fe_impl->vcpu_configure(v, md, conf);
-	fe_vcpu_put(m, v, true);
+	fe_vcpu_give(v, true);
 	return error;
 }
 
@@ -36,7 +34,6 @@ int
 fe_vcpu_cpuid(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
     uint32_t leaf, uint32_t index, uint32_t regs[4])
 {
-	struct fe_machine *m;
 	struct fe_vcpu *v;
 	int error;
 
@@ -44,10 +41,10 @@ fe_vcpu_cpuid(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 		return EBADF;
 	if (fe_impl->vcpu_cpuid == NULL)
 		return ENOTSUP;
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
+	if ((v = fe_vcpu_take(mach, vcpu, true, &error)) == NULL)
 		return error;
 	error = fe_impl->vcpu_cpuid(v, leaf, index, regs);
-	fe_vcpu_put(m, v, true);
+	fe_vcpu_give(v, true);
 	return error;
 }
 
@@ -108,76 +105,32 @@ fe_event_take(struct fe_vcpu *v)
 int
 fe_vcpu_inject(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 {
-	struct fe_machine *m;
 	struct fe_vcpu *v;
 	int error;
 
 	/* No vCPU lock: the run holds it, and signal handlers come here. */
-	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+	if ((v = fe_vcpu_take(mach, vcpu, false, &error)) == NULL)
 		return error;
 	fe_event_post(&v->box, &v->comm.event);
 	fe_impl->vcpu_kick(v);
-	fe_vcpu_put(m, v, false);
+	fe_vcpu_give(v, false);
 	return 0;
 }
 
-/* ---- State, run, stop ------------------------------------------------------------------- */
+/* ---- Comm page, stop ------------------------------------------------------------------- */
 
 int
 fe_vcpu_comm(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
     struct nvmm_comm_page **commp)
 {
-	struct fe_machine *m;
 	struct fe_vcpu *v;
 	int error;
 
-	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
+	if ((v = fe_vcpu_take(mach, vcpu, false, &error)) == NULL)
 		return error;
 	*commp = &v->comm;
-	fe_vcpu_put(m, v, false);
+	fe_vcpu_give(v, false);
 	return 0;
-}
-
-int
-fe_vcpu_getstate(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    uint64_t wanted)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, false, &m, &v)) != 0)
-		return error;
-	if ((wanted & ~(uint64_t)NVMM_X64_STATE_ALL) != 0) {
-		error = EINVAL;
-	} else if ((wanted & ~v->comm.state_cached) != 0) {
-		/* Only a fetch takes the lock: a cached class is the caller's. */
-		fe_mutex_lock(&v->lock);
-		v->comm.state_wanted = wanted & ~v->comm.state_cached;
-		error = fe_impl->vcpu_getstate(v);
-		v->comm.state_wanted = 0;
-		fe_mutex_unlock(&v->lock);
-	}
-	fe_vcpu_put(m, v, false);
-	return error;
-}
-
-int
-fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
-{
-	struct fe_machine *m;
-	struct fe_vcpu *v;
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, true, &m, &v)) != 0)
-		return error;
-	if (fe_event_posted(v))
-		fe_event_take(v);
-	error = fe_impl->vcpu_run(m, v, &v->exit);
-	/* As NetBSD: a stop request lasts until the run returns. */
-	__atomic_store_n(&v->cell->stop, 0, __ATOMIC_SEQ_CST);
-	fe_vcpu_put(m, v, true);
-	return error;
 }
 
 int
@@ -202,62 +155,5 @@ fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
 		error = 0;
 	}
 	atomic_fetch_sub(&cell->stoppers, 1);
-	return error;
-}
-
-/* ---- Assists ------------------------------------------------------------------------------ */
-
-/*
- * One lookup per assist: PIO and MMIO exits are the commonest, and a
- * lookup of its own for the end would cost as much as the rest of the
- * assist. The use, not the lock, is kept across the callbacks, which may
- * run, stop or read the state of this vCPU.
- */
-static int
-fe_assist_begin(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    struct fe_assist *as, bool io, void *acc)
-{
-	int error;
-
-	if ((error = fe_vcpu_get(mach, vcpu, true, &as->m, &as->v)) != 0)
-		return error;
-	error = io ? fe_impl->vcpu_io_access(as->v, acc) :
-	    fe_impl->vcpu_mem_access(as->v, acc);
-	fe_mutex_unlock(&as->v->lock);
-	if (error != 0) {
-		fe_vcpu_put(as->m, as->v, false);
-		return error;
-	}
-	fe_assist_enter(as);
-	return 0;
-}
-
-int
-fe_vcpu_io_begin(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    struct fe_io_access *acc, struct fe_assist *as)
-{
-	return fe_assist_begin(mach, vcpu, as, true, acc);
-}
-
-int
-fe_vcpu_mem_begin(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, struct fe_mem_access *acc,
-    struct fe_assist *as)
-{
-	return fe_assist_begin(mach, vcpu, as, false, acc);
-}
-
-int
-fe_vcpu_assist_end(struct fe_assist *as, bool served)
-{
-	int error = 0;
-
-	fe_assist_leave(as);
-	if (served) {
-		fe_mutex_lock(&as->v->lock);
-		error = fe_impl->vcpu_access_done(as->v);
-		fe_mutex_unlock(&as->v->lock);
-	}
-	fe_vcpu_put(as->m, as->v, false);
 	return error;
 }

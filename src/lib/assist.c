@@ -11,7 +11,7 @@
 
 #include <nvmm.h>
 
-#include "../frontend/frontend.h"
+#include "../frontend/vcpu.h"
 #include "lib.h"
 
 NVMM_EXPORT int

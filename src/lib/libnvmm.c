@@ -11,6 +11,7 @@
 #include <nvmm.h>
 
 #include "../frontend/frontend.h"
+#include "../frontend/vcpu.h"
 #include "lib.h"
 
 /* ---- Initialisation and capability ---------------------------------------- */
@@ -100,30 +101,11 @@ nvmm_vcpu_configure(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
 
 /* ---- State and events ---------------------------------------------------------- */
 
-/* The vCPU's comm page, once the handles and the state classes are valid. */
-static int
-lib_state_comm(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
-    uint64_t flags, struct nvmm_comm_page **comm)
-{
-	int error;
-
-	if ((error = fe_vcpu_comm(mach, vcpu, comm)) != 0)
-		return error;
-	return (flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0 ? EINVAL : 0;
-}
-
 NVMM_EXPORT int
 nvmm_vcpu_setstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
     uint64_t flags)
 {
-	struct nvmm_comm_page *comm;
-	int error;
-
-	if ((error = lib_state_comm(mach, vcpu, flags, &comm)) != 0)
-		return lib_result(error);
-	comm->state_commit |= flags;
-	comm->state_cached |= flags;
-	return 0;
+	return lib_result(fe_vcpu_setstate(mach, vcpu, flags));
 }
 
 NVMM_EXPORT int

@@ -246,6 +246,52 @@ sem_destroy_in_callback(void)
 	t_vm_destroy(&vm);
 }
 
+/* ---- State from a callback ------------------------------------------------------- */
+
+static int cb_get_err;
+static uint64_t cb_rip;
+
+static void
+io_getstate_cb(struct nvmm_io *io)
+{
+	/* As QEMU's cpu_synchronize_state() from a device: a fetch. */
+	cb_get_err = nvmm_vcpu_getstate(io->mach, io->vcpu,
+	    NVMM_X64_STATE_ALL) == -1 ? errno : 0;
+	cb_rip = io->vcpu->state->gprs[NVMM_X64_GPR_RIP];
+	if (cb_get_err == 0 &&
+	    nvmm_vcpu_setstate(io->mach, io->vcpu, NVMM_X64_STATE_SEGS) == -1)
+		cb_get_err = errno;
+}
+
+/*
+ * The assist holds the vCPU's lock across the callbacks; one that fetches
+ * state (QEMU's devices do) borrows it, and the assist still completes.
+ */
+static void
+sem_state_in_callback(void)
+{
+	struct nvmm_assist_callbacks cbs = { .io = io_getstate_cb };
+	struct t_vm vm;
+	bool served;
+
+	t_vm_create(&vm, 0);
+	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	t_vm_load(&vm, T_CODE_BASE, io_sem_begin, io_sem_end);
+	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
+	cb_get_err = -1;
+	served = io_exit_at(&vm, AT(io_sem, io_sem_in1)) &&
+	    nvmm_assist_io(&vm.mach, &vm.vcpu) == 0;
+	t_ok(served && cb_get_err == 0,
+	    "getstate (a fetch) and setstate from the assist's callback: 0 "
+	    "(got %d)", cb_get_err);
+	t_ok(cb_rip == AT(io_sem, io_sem_in1),
+	    "the callback sees RIP on the IN");
+	t_ok(RIP(&vm) == AT(io_sem, io_sem_in1) + 1,
+	    "the assist completes: RIP past the IN after it");
+	t_vm_destroy(&vm);
+}
+
 /* ---- MMIO --------------------------------------------------------------------- */
 
 /* A MEMORY exit of this kind and GPA, with RIP on the instruction. */
@@ -352,9 +398,10 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(18 + 10 + 3);
+	t_plan(18 + 10 + 3 + 3);
 	sem_io();
 	sem_mmio();
 	sem_destroy_in_callback();
+	sem_state_in_callback();
 	return t_done();
 }

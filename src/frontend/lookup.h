@@ -1,0 +1,163 @@
+/*
+ * The vCPU lookup's fast half: inline in the entry points every exit
+ * makes (run, getstate, setstate, the assists), so that a lookup and its
+ * put cost a compare-and-swap and a fetch-and-sub, not two calls. The
+ * slow half (errors in NVMM's order, contention, destroys) and the slot
+ * words' lifetimes are in machine.c ("Slot words").
+ *
+ * A vCPU's slot word holds its uses and its lock at once:
+ *
+ *	bits 63-28	the machine's cookie; 0: none
+ *	bit 27		LIVE: lookups may take uses
+ *	bit 26		DYING: a destroy waits for the uses to drain
+ *	bit 25		WAITED: a thread sleeps for the lock (futex, low half)
+ *	bit 24		OWNED: the vCPU's lock is held
+ *	bits 23-0	uses: entry points at work on the vCPU
+ *
+ * A machine handle's opaque areas field holds the key: the cookie and
+ * LIVE as a free word of that machine holds them. One XOR and a shift
+ * then compare the handle with the word: from OWNED up for a locked take
+ * (LIVE, this creation, nobody holds or waits for the lock), from DYING
+ * up for a use alone.
+ */
+#ifndef NVMM_FE_LOOKUP_H
+#define NVMM_FE_LOOKUP_H
+
+#include "nvmm_impl.h"
+
+#define FE_USES		((UINT64_C(1) << 24) - 1)
+#define FE_OWNED_SHIFT	24
+#define FE_OWNED	(UINT64_C(1) << FE_OWNED_SHIFT)
+#define FE_WAITED	(UINT64_C(1) << 25)
+#define FE_DYING_SHIFT	26
+#define FE_DYING	(UINT64_C(1) << FE_DYING_SHIFT)
+#define FE_LIVE		(UINT64_C(1) << 27)
+#define FE_COOKIE_SHIFT	28
+#define FE_KEY(cookie)	((uint64_t)(cookie) << FE_COOKIE_SHIFT | FE_LIVE)
+
+/*
+ * One per (machine id, vCPU id), indexed by vCPU id first: a machine's
+ * slots are 2 KiB apart, so its vCPUs do not share cache lines. vcpu is
+ * set before the word turns LIVE and cleared after its uses drained.
+ */
+struct fe_vslot {
+	_Atomic uint64_t word;
+	struct fe_vcpu *vcpu;
+};
+
+/*
+ * The table; a fork child starts a fresh one (machine.c). Hidden: within
+ * the library, so its address is one RIP-relative operand, not a GOT load.
+ */
+extern struct fe_vslot *fe_vslots __attribute__((visibility("hidden")));
+
+_Static_assert(NVMM_MAX_MACHINES == NVMM_MAX_VCPUS &&
+    (NVMM_MAX_VCPUS & (NVMM_MAX_VCPUS - 1)) == 0,
+    "one bound check covers both ids");
+
+/*
+ * machine.c: the slow halves. The take's result comes back in registers
+ * (two words), so that the error does not keep the inline callers' own
+ * in memory.
+ */
+struct fe_taken {
+	struct fe_vcpu *v;	/* NULL: error */
+	int error;
+};
+struct fe_taken fe_vcpu_take_slow(const struct nvmm_machine *,
+    const struct nvmm_vcpu *, bool lock);
+void fe_vslot_give_slow(struct fe_vslot *, uint64_t old, uint64_t drop);
+void fe_vcpu_lock_slow(struct fe_vslot *);
+
+/*
+ * Take drop (uses, and OWNED if held) off the word. A destroy waiting
+ * for the last use, or a thread waiting for the lock, is woken by the
+ * slow half. The slot outlives the vCPU: only it is touched.
+ */
+static inline void
+fe_vslot_give(struct fe_vslot *s, uint64_t drop)
+{
+	uint64_t old;
+
+	old = atomic_fetch_sub_explicit(&s->word, drop, memory_order_release);
+	if (__builtin_expect((old & (FE_DYING |
+	    ((drop & FE_OWNED) != 0 ? FE_WAITED : 0))) != 0, 0))
+		fe_vslot_give_slow(s, old, drop);
+}
+
+/*
+ * A use of the vCPU the handles name, and its lock if asked for; NULL and
+ * *error set if there is none. The fast path assumes valid handles of a LIVE vCPU, a free lock,
+ * and no other thread changing the word meanwhile; anything else, the
+ * errors included, goes to fe_vcpu_take_slow, which checks it all again.
+ */
+static inline struct fe_vcpu *
+fe_vcpu_take(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    bool lock, int *error)
+{
+	struct fe_vslot *s;
+	struct fe_vcpu *v;
+	nvmm_machid_t id;
+	nvmm_cpuid_t cpuid;
+	uint64_t w;
+
+	struct fe_taken t;
+
+	if (__builtin_expect(mach == NULL || vcpu == NULL, 0))
+		goto slow;
+	id = mach->machid;
+	cpuid = vcpu->cpuid;
+	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
+		goto slow;
+	s = &fe_vslots[cpuid * NVMM_MAX_MACHINES + id];
+	w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	/* LIVE on its own: a handle's key is not to be trusted. */
+	if (__builtin_expect((w & FE_LIVE) == 0 ||
+	    ((w ^ (uintptr_t)mach->areas) >>
+	    (lock ? FE_OWNED_SHIFT : FE_DYING_SHIFT)) != 0 ||
+	    !atomic_compare_exchange_strong_explicit(&s->word, &w,
+	    w + 1 + (lock ? FE_OWNED : 0), memory_order_acquire,
+	    memory_order_relaxed), 0))
+		goto slow;
+	v = s->vcpu;
+	/* This creation's stop cell (stale handles), intact. */
+	if (__builtin_expect(vcpu->stop != &v->cell->stop ||
+	    vcpu->state != &v->comm.state, 0)) {
+		fe_vslot_give(s, 1 + (lock ? FE_OWNED : 0));
+		goto slow;
+	}
+	return v;
+slow:
+	t = fe_vcpu_take_slow(mach, vcpu, lock);
+	*error = t.error;
+	return t.v;
+}
+
+/* Give the use back (and the lock, if taken with it); v may go then. */
+static inline void
+fe_vcpu_give(struct fe_vcpu *v, bool locked)
+{
+	fe_vslot_give(v->slot, 1 + (locked ? FE_OWNED : 0));
+}
+
+/* The lock, for a thread that holds a use. */
+static inline void
+fe_vcpu_lock(struct fe_vcpu *v)
+{
+	struct fe_vslot *s = v->slot;
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+
+	if (__builtin_expect((w & (FE_OWNED | FE_WAITED)) != 0 ||
+	    !atomic_compare_exchange_strong_explicit(&s->word, &w,
+	    w + FE_OWNED, memory_order_acquire, memory_order_relaxed), 0))
+		fe_vcpu_lock_slow(s);
+}
+
+/* The lock back; the use stays. */
+static inline void
+fe_vcpu_unlock(struct fe_vcpu *v)
+{
+	fe_vslot_give(v->slot, FE_OWNED);
+}
+
+#endif /* NVMM_FE_LOOKUP_H */
