@@ -57,8 +57,7 @@ _Static_assert(NVMM_MAX_MACHINES == NVMM_MAX_VCPUS &&
 
 /*
  * machine.c: the slow halves. The take's result comes back in registers
- * (two words), so that the error does not keep the inline callers' own
- * in memory.
+ * (two words): no variable of the inline callers goes to memory for it.
  */
 struct fe_taken {
 	struct fe_vcpu *v;	/* NULL: error */
@@ -86,14 +85,16 @@ fe_vslot_give(struct fe_vslot *s, uint64_t drop)
 }
 
 /*
- * A use of the vCPU the handles name, and its lock if asked for; NULL and
- * *error set if there is none. The fast path assumes valid handles of a LIVE vCPU, a free lock,
- * and no other thread changing the word meanwhile; anything else, the
- * errors included, goes to fe_vcpu_take_slow, which checks it all again.
+ * The fast half of a lookup: a use of the vCPU the handles name, and its
+ * lock if asked for. It assumes valid handles of a LIVE vCPU, a free
+ * lock, and no other thread changing the word meanwhile; on anything
+ * else, the errors included, it returns NULL having taken nothing, and
+ * the caller must go to fe_vcpu_take_slow, which checks it all again.
+ * It calls nothing, so that the entry points' fast paths need no frame.
  */
 static inline struct fe_vcpu *
-fe_vcpu_take(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    bool lock, int *error)
+fe_vcpu_take_fast(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, bool lock)
 {
 	struct fe_vslot *s;
 	struct fe_vcpu *v;
@@ -101,14 +102,12 @@ fe_vcpu_take(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	nvmm_cpuid_t cpuid;
 	uint64_t w;
 
-	struct fe_taken t;
-
 	if (__builtin_expect(mach == NULL || vcpu == NULL, 0))
-		goto slow;
+		return NULL;
 	id = mach->machid;
 	cpuid = vcpu->cpuid;
 	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
-		goto slow;
+		return NULL;
 	s = &fe_vslots[cpuid * NVMM_MAX_MACHINES + id];
 	w = atomic_load_explicit(&s->word, memory_order_relaxed);
 	/* LIVE on its own: a handle's key is not to be trusted. */
@@ -118,16 +117,32 @@ fe_vcpu_take(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	    !atomic_compare_exchange_strong_explicit(&s->word, &w,
 	    w + 1 + (lock ? FE_OWNED : 0), memory_order_acquire,
 	    memory_order_relaxed), 0))
-		goto slow;
+		return NULL;
 	v = s->vcpu;
-	/* This creation's stop cell (stale handles), intact. */
+	/*
+	 * This creation's stop cell (stale handles), intact. If not, the
+	 * use goes back without a look at waiters: the slow half, which the
+	 * caller calls next, wakes any (fe_vslot_settle).
+	 */
 	if (__builtin_expect(vcpu->stop != &v->cell->stop ||
 	    vcpu->state != &v->comm.state, 0)) {
-		fe_vslot_give(s, 1 + (lock ? FE_OWNED : 0));
-		goto slow;
+		atomic_fetch_sub_explicit(&s->word, 1 + (lock ? FE_OWNED : 0),
+		    memory_order_release);
+		return NULL;
 	}
 	return v;
-slow:
+}
+
+/* Both halves: the vCPU, or NULL and *error. */
+static inline struct fe_vcpu *
+fe_vcpu_take(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    bool lock, int *error)
+{
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, lock);
+	struct fe_taken t;
+
+	if (v != NULL)
+		return v;
 	t = fe_vcpu_take_slow(mach, vcpu, lock);
 	*error = t.error;
 	return t.v;
@@ -140,7 +155,7 @@ fe_vcpu_give(struct fe_vcpu *v, bool locked)
 	fe_vslot_give(v->slot, 1 + (locked ? FE_OWNED : 0));
 }
 
-/* The lock, for a thread that holds a use. */
+/* The lock, for a thread that holds a use; fe_vcpu_give(v, true) gives both. */
 static inline void
 fe_vcpu_lock(struct fe_vcpu *v)
 {
@@ -151,13 +166,6 @@ fe_vcpu_lock(struct fe_vcpu *v)
 	    !atomic_compare_exchange_strong_explicit(&s->word, &w,
 	    w + FE_OWNED, memory_order_acquire, memory_order_relaxed), 0))
 		fe_vcpu_lock_slow(s);
-}
-
-/* The lock back; the use stays. */
-static inline void
-fe_vcpu_unlock(struct fe_vcpu *v)
-{
-	fe_vslot_give(v->slot, FE_OWNED);
 }
 
 #endif /* NVMM_FE_LOOKUP_H */

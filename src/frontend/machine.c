@@ -211,6 +211,25 @@ fe_vslot_give_slow(struct fe_vslot *s, uint64_t old, uint64_t drop)
 		fe_wake();
 }
 
+/*
+ * The fast take gives a use back without a look at waiters when the
+ * handle then does not match (lookup.h): wake any it may have left
+ * waiting. Waking without cause is harmless: lockers and destroys look
+ * at the word again. (The slot is the one the handle names when the slow
+ * half reads it: a caller that rewrites its handle during the call, a
+ * race of its own, could leave a destroy or a locker asleep.)
+ */
+static void
+fe_vslot_settle(struct fe_vslot *s)
+{
+	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
+
+	if ((w & (FE_OWNED | FE_WAITED)) == FE_WAITED)
+		fe_vslot_give_slow(s, w, FE_OWNED);
+	if ((w & FE_DYING) != 0 && (w & FE_USES) == 0)
+		fe_wake();
+}
+
 /* With fe_lock held: lookups may take uses of a new object. */
 static void
 fe_use_publish(_Atomic uint64_t *word, uint64_t cookie)
@@ -474,9 +493,13 @@ fe_vcpu_take_slow(const struct nvmm_machine *mach,
 	}
 	if ((t.error = fe_machine_check(mach, &id)) != 0)
 		return t;
-	if ((cpuid = vcpu->cpuid) >= NVMM_MAX_VCPUS ||
-	    fe_use_take(&(s = fe_vslot(id, cpuid))->word,
-	    (uintptr_t)mach->areas) != 0) {
+	if ((cpuid = vcpu->cpuid) >= NVMM_MAX_VCPUS) {
+		t.error = fe_vcpu_why(mach, vcpu);
+		return t;
+	}
+	s = fe_vslot(id, cpuid);
+	fe_vslot_settle(s);
+	if (fe_use_take(&s->word, (uintptr_t)mach->areas) != 0) {
 		t.error = fe_vcpu_why(mach, vcpu);
 		return t;
 	}
@@ -783,10 +806,11 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 		m->nvcpus++;
 		v->mach = m;
 		v->slot = fe_vslot(m->machid, cpuid);
-		v->slot->vcpu = v;
 		/* Unless a machine destroy, now waiting for us, killed them. */
-		if ((atomic_load(&fe_mwords[m->machid]) & FE_LIVE) != 0)
+		if ((atomic_load(&fe_mwords[m->machid]) & FE_LIVE) != 0) {
+			v->slot->vcpu = v;
 			fe_use_publish(&v->slot->word, m->cookie);
+		}
 	}
 	pthread_mutex_unlock(&fe_lock);
 	if (error != 0) {

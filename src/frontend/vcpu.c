@@ -157,3 +157,41 @@ fe_vcpu_stop(const struct nvmm_vcpu *vcpu)
 	atomic_fetch_sub(&cell->stoppers, 1);
 	return error;
 }
+
+/* ---- The per-exit entry points' slow twins (vcpu.h) -------------------------------- */
+
+int
+fe_vcpu_getstate_slow(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, uint64_t wanted)
+{
+	struct fe_taken t = fe_vcpu_take_slow(mach, vcpu, false);
+
+	return t.v == NULL ? t.error : fe_vcpu_getstate_on(t.v, wanted, false);
+}
+
+int
+fe_vcpu_setstate_slow(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, uint64_t flags)
+{
+	struct fe_taken t = fe_vcpu_take_slow(mach, vcpu, false);
+
+	return t.v == NULL ? t.error : fe_vcpu_setstate_on(t.v, flags);
+}
+
+int
+fe_vcpu_run_slow(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+{
+	struct fe_taken t = fe_vcpu_take_slow(mach, vcpu, true);
+
+	return t.v == NULL ? t.error : fe_vcpu_run_on(t.v);
+}
+
+int
+fe_assist_begin_slow(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, struct fe_assist *as,
+    struct fe_io_access *io, struct fe_mem_access *mem)
+{
+	struct fe_taken t = fe_vcpu_take_slow(mach, vcpu, true);
+
+	return t.v == NULL ? t.error : fe_assist_begin_on(t.v, as, io, mem);
+}

@@ -1,7 +1,9 @@
 /*
  * The vCPU entry points every exit makes, inline in libnvmm's: run,
- * getstate, setstate, and the assists' begin and end. Each is a lookup
- * (lookup.h), the backend's op and a put; the errors and the rest of the
+ * getstate, setstate, and the assists' begin and end. Each is the
+ * lookup's fast half (lookup.h), its body on the vCPU found, and the
+ * put; when the fast half finds nothing, its twin in vcpu.c does the same
+ * through the slow half, which also gives the errors. The rest of the
  * vCPU entry points are in vcpu.c.
  */
 #ifndef NVMM_FE_VCPU_H
@@ -13,47 +15,70 @@
 #include "lookup.h"
 #include "machine.h"
 
+/* vcpu.c: the entry points below, through the lookup's slow half. */
+int fe_vcpu_getstate_slow(const struct nvmm_machine *,
+    const struct nvmm_vcpu *, uint64_t wanted);
+int fe_vcpu_setstate_slow(const struct nvmm_machine *,
+    const struct nvmm_vcpu *, uint64_t flags);
+int fe_vcpu_run_slow(const struct nvmm_machine *, const struct nvmm_vcpu *);
+int fe_assist_begin_slow(const struct nvmm_machine *,
+    const struct nvmm_vcpu *, struct fe_assist *, struct fe_io_access *,
+    struct fe_mem_access *);
+
+/* ---- State ------------------------------------------------------------------------------ */
+
 /*
  * Fetch the classes in 'wanted' that are not cached into the comm page
- * (they become cached); EINVAL for unknown classes. Only a fetch takes
- * the lock: a cached class is the caller's.
+ * (they become cached); EINVAL for unknown classes. Only a fetch needs
+ * the lock: a cached class is the caller's. With the lock (locked), or
+ * a use alone; both go back.
+ */
+static inline int
+fe_vcpu_getstate_on(struct fe_vcpu *v, uint64_t wanted, bool locked)
+{
+	int error = 0;
+
+	if ((wanted & ~(uint64_t)NVMM_X64_STATE_ALL) != 0) {
+		error = EINVAL;
+	} else if ((wanted & ~v->comm.state_cached) != 0) {
+		if (!locked)
+			fe_vcpu_lock(v);
+		locked = true;
+		v->comm.state_wanted = wanted & ~v->comm.state_cached;
+		error = fe_impl->vcpu_getstate(v);
+		v->comm.state_wanted = 0;
+	}
+	fe_vcpu_give(v, locked);
+	return error;
+}
+
+/*
+ * The fast half takes the lock with the use, whether or not a fetch will
+ * need it (the lock is free, so it costs nothing more, and a fetch then
+ * needs no second step); the slow twin, which also serves a getstate
+ * while another thread holds the lock, takes it only for a fetch.
  */
 static inline int
 fe_vcpu_getstate(const struct nvmm_machine *mach,
     const struct nvmm_vcpu *vcpu, uint64_t wanted)
 {
-	struct fe_vcpu *v;
-	int error = 0;
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
 
-	if ((v = fe_vcpu_take(mach, vcpu, false, &error)) == NULL)
-		return error;
-	if ((wanted & ~(uint64_t)NVMM_X64_STATE_ALL) != 0) {
-		error = EINVAL;
-	} else if ((wanted & ~v->comm.state_cached) != 0) {
-		fe_vcpu_lock(v);
-		v->comm.state_wanted = wanted & ~v->comm.state_cached;
-		error = fe_impl->vcpu_getstate(v);
-		v->comm.state_wanted = 0;
-		fe_vcpu_unlock(v);
-	}
-	fe_vcpu_give(v, false);
-	return error;
+	if (v == NULL)
+		return fe_vcpu_getstate_slow(mach, vcpu, wanted);
+	return fe_vcpu_getstate_on(v, wanted, true);
 }
 
 /*
  * NVMM's comm-page protocol: the classes become the caller's (cached) and
  * are installed by the next run (committed). No lock: the comm page is
- * the calling thread's, as NVMM documents.
+ * the calling thread's, as NVMM documents. The use goes back.
  */
 static inline int
-fe_vcpu_setstate(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, uint64_t flags)
+fe_vcpu_setstate_on(struct fe_vcpu *v, uint64_t flags)
 {
-	struct fe_vcpu *v;
 	int error = 0;
 
-	if ((v = fe_vcpu_take(mach, vcpu, false, &error)) == NULL)
-		return error;
 	if ((flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0) {
 		error = EINVAL;
 	} else {
@@ -65,13 +90,24 @@ fe_vcpu_setstate(const struct nvmm_machine *mach,
 }
 
 static inline int
-fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+fe_vcpu_setstate(const struct nvmm_machine *mach,
+    const struct nvmm_vcpu *vcpu, uint64_t flags)
 {
-	struct fe_vcpu *v;
-	int error = 0;
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, false);
 
-	if ((v = fe_vcpu_take(mach, vcpu, true, &error)) == NULL)
-		return error;
+	if (v == NULL)
+		return fe_vcpu_setstate_slow(mach, vcpu, flags);
+	return fe_vcpu_setstate_on(v, flags);
+}
+
+/* ---- Run ----------------------------------------------------------------------------------- */
+
+/* With the vCPU's lock, which goes back with the use. */
+static inline int
+fe_vcpu_run_on(struct fe_vcpu *v)
+{
+	int error;
+
 	if (fe_event_posted(v))
 		fe_event_take(v);
 	error = fe_impl->vcpu_run(v->mach, v, &v->exit);
@@ -79,6 +115,16 @@ fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	__atomic_store_n(&v->cell->stop, 0, __ATOMIC_SEQ_CST);
 	fe_vcpu_give(v, true);
 	return error;
+}
+
+static inline int
+fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+{
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
+
+	if (v == NULL)
+		return fe_vcpu_run_slow(mach, vcpu);
+	return fe_vcpu_run_on(v);
 }
 
 /* ---- Assists ------------------------------------------------------------------------------ */
@@ -92,14 +138,11 @@ fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
  * back with its own put (fe_vcpu_borrow); the end then takes it again.
  */
 static inline int
-fe_assist_begin(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
-    struct fe_assist *as, struct fe_io_access *io, struct fe_mem_access *mem)
+fe_assist_begin_on(struct fe_vcpu *v, struct fe_assist *as,
+    struct fe_io_access *io, struct fe_mem_access *mem)
 {
-	struct fe_vcpu *v;
-	int error = 0;
+	int error;
 
-	if ((v = fe_vcpu_take(mach, vcpu, true, &error)) == NULL)
-		return error;
 	error = io != NULL ? fe_impl->vcpu_io_access(v, io) :
 	    fe_impl->vcpu_mem_access(v, mem);
 	if (error != 0) {
@@ -118,7 +161,11 @@ fe_vcpu_io_begin(const struct nvmm_machine *mach,
     const struct nvmm_vcpu *vcpu, struct fe_io_access *acc,
     struct fe_assist *as)
 {
-	return fe_assist_begin(mach, vcpu, as, acc, NULL);
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
+
+	if (v == NULL)
+		return fe_assist_begin_slow(mach, vcpu, as, acc, NULL);
+	return fe_assist_begin_on(v, as, acc, NULL);
 }
 
 static inline int
@@ -126,7 +173,11 @@ fe_vcpu_mem_begin(const struct nvmm_machine *mach,
     const struct nvmm_vcpu *vcpu, struct fe_mem_access *acc,
     struct fe_assist *as)
 {
-	return fe_assist_begin(mach, vcpu, as, NULL, acc);
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
+
+	if (v == NULL)
+		return fe_assist_begin_slow(mach, vcpu, as, NULL, acc);
+	return fe_assist_begin_on(v, as, NULL, acc);
 }
 
 /* Whether the access was served; the lock and the use go back. */
