@@ -276,6 +276,8 @@ test_race_and_limit(void)
 	struct nvmm_ctl_mach_info info;
 	struct proc a, b;
 	bool all_free = true;
+	unsigned int stale;
+	struct stat st;
 	int r;
 
 	proc_start(&a, false, "hold", "60", "0", "0", "1");
@@ -315,6 +317,19 @@ test_race_and_limit(void)
 	t_ok(mine[0].machid == 0, "their ids are reused: lowest free is 0 (%u)",
 	    mine[0].machid);
 	T_CHECK(nvmm_machine_destroy(&mine[0]));
+
+	/*
+	 * Their records stay behind, blocking nothing; a process registering
+	 * for the first time removes them (we registered before they died).
+	 */
+	stale = record_count("machine.", &st);
+	proc_start(&a, false, "hold", "1", "0", "0", "0");
+	got = collect_ids(&a, seen);
+	t_ok(stale == 2 * PER_HELPER && got == 1 &&
+	    record_count("machine.", &st) == 1,
+	    "dead owners' %u records: removed by the next process to "
+	    "register, whose own is then the only one", stale);
+	proc_wait(&a);
 }
 
 /* ---- fork ----------------------------------------------------------------------------- */
@@ -404,7 +419,7 @@ main(int argc, char *argv[])
 	atexit(rundir_remove);
 
 	t_require_nvmm();
-	t_plan(28);
+	t_plan(29);
 	test_ctl_errors();
 	test_facts();
 	test_root_init_denied();
