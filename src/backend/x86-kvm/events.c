@@ -1,7 +1,7 @@
 /*
  * Events: NVMM event injection (validated as NVMM does, spec 2.12), the
- * interrupt and NMI windows, the exit state reported after every run, and
- * the instructions KVM gives up on that NVMM answers. Everything goes
+ * interrupt and NMI windows, and the instructions KVM gives up on that
+ * NVMM answers (the exit state reported after every run: kvmx86.h). Everything goes
  * through the kvm_run page's event area: no ioctl.
  *
  * Windows. KVM exits when the guest can take an interrupt
@@ -19,7 +19,6 @@
 
 #include "kvmx86.h"
 
-#define RFLAGS_IF	(1ULL << 9)
 #define RFLAGS_RF	(1ULL << 16)
 
 #define VECTOR_NMI	2
@@ -117,13 +116,6 @@ kvmx86_inject(struct kvmx86_vcpu *cpu, const struct nvmm_vcpu_event *event)
 
 /* ---- Windows ------------------------------------------------------------------- */
 
-static bool
-event_pending(const struct kvm_vcpu_events *ev)
-{
-	return ev->exception.injected || ev->exception.pending ||
-	    ev->interrupt.injected || ev->nmi.injected || ev->nmi.pending;
-}
-
 /*
  * Report a requested window that the state shows open, disarming it as
  * NVMM's window exits do. Used before entering the guest and at exits
@@ -138,9 +130,9 @@ kvmx86_window_ready(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	if (!cpu->int_window && !cpu->nmi_window)
 		return false;
 	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) != 0 ||
-	    event_pending(ev))
+	    kvmx86_event_pending(ev))
 		return false;
-	if (cpu->int_window && (rflags & RFLAGS_IF) && !ev->interrupt.shadow) {
+	if (cpu->int_window && (rflags & KVMX86_RFLAGS_IF) && !ev->interrupt.shadow) {
 		cpu->int_window = false;
 		exit->reason = NVMM_VCPU_EXIT_INT_READY;
 		return true;
@@ -164,7 +156,7 @@ kvmx86_window_arm(struct kvmx86_vcpu *cpu)
 	const struct kvm_sync_regs *s = &cpu->run->s.regs;
 	bool nmi_proxy = cpu->nmi_window &&
 	    (kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) != 0 ||
-	    !s->events.nmi.masked || !(s->regs.rflags & RFLAGS_IF));
+	    !s->events.nmi.masked || !(s->regs.rflags & KVMX86_RFLAGS_IF));
 
 	cpu->run->request_interrupt_window = cpu->int_window || nmi_proxy;
 }
@@ -181,61 +173,8 @@ kvmx86_window_exit(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 void
 kvmx86_window_halted(struct kvmx86_vcpu *cpu)
 {
-	if (cpu->run->s.regs.regs.rflags & RFLAGS_IF)
+	if (cpu->run->s.regs.regs.rflags & KVMX86_RFLAGS_IF)
 		cpu->int_window = false;
-}
-
-/*
- * Whether the exit alone tells that no interrupt shadow and no event is
- * in flight, so that KVM's event state need not be fetched. NMIs come
- * only from us: one is in flight only if we sent it. Otherwise:
- * - KVM sets ready_for_interrupt_injection (no in-kernel irqchip) only
- *   with IF = 1, no shadow, and no exception or interrupt in flight;
- * - KVM reports HLT once it stepped over it, which ends any shadow, and
- *   an instruction runs only once pending events are delivered.
- */
-static bool
-exitstate_all_clear(const struct kvmx86_vcpu *cpu,
-    const struct nvmm_vcpu_exit *exit)
-{
-	const struct kvm_run *run = cpu->run;
-
-	if (cpu->nmi_unsettled)
-		return false;
-	if ((run->s.regs.regs.rflags & RFLAGS_IF) &&
-	    run->ready_for_interrupt_injection)
-		return true;
-	return exit->reason == NVMM_VCPU_EXIT_HALTED &&
-	    run->exit_reason == KVM_EXIT_HLT;
-}
-
-void
-kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
-{
-	const struct kvm_sync_regs *s = &cpu->run->s.regs;
-	bool clear = exitstate_all_clear(cpu, exit);
-
-	/*
-	 * Only exits that need KVM's word keep it coming; when it came
-	 * anyway, it is read all the same.
-	 */
-	if (!clear && kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) != 0)
-		clear = true;	/* KVM would not say: report nothing */
-	else if (clear && (cpu->sync_fresh & KVM_SYNC_X86_EVENTS))
-		clear = false;
-	/* Built whole, then stored: bit-fields in memory cost a load each. */
-	struct nvmm_x86_exit_state st = {
-		.rflags = s->regs.rflags,
-		.cr8 = cpu->run->cr8,
-		.int_window_exiting = cpu->int_window,
-		.nmi_window_exiting = cpu->nmi_window,
-	};
-
-	if (!clear) {
-		st.int_shadow = s->events.interrupt.shadow != 0;
-		st.evt_pending = event_pending(&s->events);
-	}
-	exit->exitstate = st;
 }
 
 /* ---- Instructions KVM could not emulate ------------------------------------------ */

@@ -93,8 +93,9 @@ exit_wrmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 static void
 exit_hlt(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
-	kvmx86_window_halted(cpu);
 	exit->reason = NVMM_VCPU_EXIT_HALTED;
+	if (cpu->int_window)
+		kvmx86_window_halted(cpu);
 }
 
 static void
@@ -160,25 +161,40 @@ exit_window_may_override(uint64_t reason)
 	return reason == NVMM_VCPU_EXIT_NONE;
 }
 
-void
-kvmx86_exit_translate(struct kvmx86_vcpu *cpu, int run_error,
+static inline void
+exit_translate(struct kvmx86_vcpu *cpu, int run_error,
     struct nvmm_vcpu_exit *exit)
 {
 	uint32_t reason = cpu->run->exit_reason;
 
 	memset(&exit->u, 0, sizeof(exit->u));
-	if (run_error == EINTR || run_error == EAGAIN) {
+	if (run_error == 0 && reason < sizeof(exit_table) /
+	    sizeof(exit_table[0]) && exit_table[reason] != NULL) {
+		exit_table[reason](cpu, exit);
+	} else if (run_error == 0) {
+		exit_invalid(cpu, exit);
+	} else if (run_error == EINTR || run_error == EAGAIN) {
 		exit->reason = NVMM_VCPU_EXIT_NONE;
-	} else if (run_error != 0) {
+	} else {
 		/* KVM refused to run: a state it rejects, a bad mapping. */
 		exit->reason = NVMM_VCPU_EXIT_INVALID;
 		exit->u.inv.hwcode = HWCODE_ERRNO(run_error);
-	} else if (reason < sizeof(exit_table) / sizeof(exit_table[0]) &&
-	    exit_table[reason] != NULL) {
-		exit_table[reason](cpu, exit);
-	} else {
-		exit_invalid(cpu, exit);
 	}
 	if (exit_window_may_override(exit->reason) && kvmx86_window_wanted(cpu))
 		kvmx86_window_ready(cpu, exit);
+}
+
+void
+kvmx86_exit_translate(struct kvmx86_vcpu *cpu, int run_error,
+    struct nvmm_vcpu_exit *exit)
+{
+	exit_translate(cpu, run_error, exit);
+}
+
+void
+kvmx86_exit(struct kvmx86_vcpu *cpu, int run_error,
+    struct nvmm_vcpu_exit *exit)
+{
+	exit_translate(cpu, run_error, exit);
+	kvmx86_exitstate(cpu, exit);
 }

@@ -153,20 +153,30 @@ struct kvmx86_vcpu {
 	struct fe_machine *mach;
 	nvmm_cpuid_t cpuid;
 
+	/*
+	 * What sends a run down its slow path (run.c, "The run"): one byte
+	 * each, so that the fast path tests them all with one load.
+	 */
+	union {
+		struct {
+			/* An exit KVM produced while finishing the previous one. */
+			bool stashed;
+			/* The pending operation: kvm_run encodes how it ends. */
+			bool settled;
+			/* NVMM window exiting requests (intr state). */
+			bool int_window;
+			bool nmi_window;
+		};
+		uint32_t unusual;
+	};
+
 	/* What the last exit left pending, and the GPRs at that exit. */
 	enum kvmx86_pending pending;
 	bool served;			/* an assist served it */
-	bool settled;			/* kvm_run encodes how it ends */
 	struct kvm_regs exit_regs;
 	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
 	struct nvmm_x86_exit_io exit_io;	/* IO exits: the record */
-	/* An exit KVM produced while finishing the previous one. */
-	bool stashed;
-	struct nvmm_vcpu_exit stash;
-
-	/* NVMM window exiting requests (intr state). */
-	bool int_window;
-	bool nmi_window;
+	struct nvmm_vcpu_exit stash;	/* the stashed exit */
 	/*
 	 * msr.c: the last filtered MSR read [0] and written [1] that was
 	 * the emulator's, plus one (0: none).
@@ -218,6 +228,10 @@ struct kvmx86_vcpu {
 	uint64_t runner;	/* run.c's serial of that thread */
 	bool has_runner;
 };
+
+_Static_assert(offsetof(struct kvmx86_vcpu, nmi_window) -
+    offsetof(struct kvmx86_vcpu, stashed) < sizeof(uint32_t),
+    "the slow-path causes all lie in 'unusual'");
 
 /* Whether the emulator asked for a window: rare, so checked inline. */
 static inline bool
@@ -365,6 +379,11 @@ kvmx86_sync_request(struct kvmx86_vcpu *cpu)
 {
 	uint64_t valid = KVM_SYNC_X86_REGS;
 
+	/* Most loops keep both or neither. */
+	if ((cpu->sync_keep_sregs | cpu->sync_keep_events) == 0) {
+		cpu->run->kvm_valid_regs = valid;
+		return;
+	}
 	if (cpu->sync_keep_sregs > 0) {
 		cpu->sync_keep_sregs--;
 		valid |= KVM_SYNC_X86_SREGS;
@@ -385,8 +404,75 @@ kvmx86_sync_stored(struct kvmx86_vcpu *cpu, bool stored)
 {
 	cpu->sync_fresh = stored ? cpu->run->kvm_valid_regs :
 	    KVM_SYNC_X86_REGS;
-	if (cpu->sync_fresh & KVM_SYNC_X86_EVENTS)
+	if ((cpu->sync_fresh & KVM_SYNC_X86_EVENTS) && cpu->nmi_unsettled)
 		kvmx86_sync_nmi_settled(cpu);
+}
+
+/* ---- The exit state (at every exit, so inline) ------------------------------ */
+
+#define KVMX86_RFLAGS_IF	(1ULL << 9)
+
+/* An exception, interrupt or NMI KVM still has to deliver. */
+static inline bool
+kvmx86_event_pending(const struct kvm_vcpu_events *ev)
+{
+	return ev->exception.injected || ev->exception.pending ||
+	    ev->interrupt.injected || ev->nmi.injected || ev->nmi.pending;
+}
+
+/*
+ * Whether the exit alone tells that no interrupt shadow and no event is
+ * in flight, so that KVM's event state need not be fetched. NMIs come
+ * only from us: one is in flight only if we sent it. Otherwise:
+ * - KVM sets ready_for_interrupt_injection (no in-kernel irqchip) only
+ *   with IF = 1, no shadow, and no exception or interrupt in flight;
+ * - KVM reports HLT once it stepped over it, which ends any shadow, and
+ *   an instruction runs only once pending events are delivered.
+ */
+static inline bool
+kvmx86_exit_all_clear(const struct kvmx86_vcpu *cpu,
+    const struct nvmm_vcpu_exit *exit)
+{
+	const struct kvm_run *run = cpu->run;
+
+	if (cpu->nmi_unsettled)
+		return false;
+	if ((run->s.regs.regs.rflags & KVMX86_RFLAGS_IF) &&
+	    run->ready_for_interrupt_injection)
+		return true;
+	return exit->reason == NVMM_VCPU_EXIT_HALTED &&
+	    run->exit_reason == KVM_EXIT_HLT;
+}
+
+/* NVMM's exit state, after every run (events.c: the windows). */
+static inline void
+kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	const struct kvm_run *run = cpu->run;
+	bool known, shadow = false, pending = false;
+
+	/*
+	 * Only exits that need KVM's word keep it coming; when it came
+	 * anyway, it is read all the same. Where KVM would not say, the
+	 * state reports nothing.
+	 */
+	if (kvmx86_exit_all_clear(cpu, exit))
+		known = (cpu->sync_fresh & KVM_SYNC_X86_EVENTS) != 0;
+	else
+		known = kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) == 0;
+	if (known) {
+		shadow = run->s.regs.events.interrupt.shadow != 0;
+		pending = kvmx86_event_pending(&run->s.regs.events);
+	}
+	/* Built whole, then stored: bit-fields in memory cost a load each. */
+	exit->exitstate = (struct nvmm_x86_exit_state){
+		.rflags = run->s.regs.regs.rflags,
+		.cr8 = run->cr8,
+		.int_shadow = shadow,
+		.int_window_exiting = cpu->int_window,
+		.nmi_window_exiting = cpu->nmi_window,
+		.evt_pending = pending,
+	};
 }
 
 /* cpuid.c */
@@ -437,7 +523,6 @@ bool kvmx86_window_ready(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 void kvmx86_window_arm(struct kvmx86_vcpu *);
 void kvmx86_window_exit(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 void kvmx86_window_halted(struct kvmx86_vcpu *);
-void kvmx86_exitstate(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 bool kvmx86_insn_failed(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
 /* insn.c (the exits' fetches: insn.h) */
@@ -448,8 +533,13 @@ size_t kvmx86_read_linear(struct kvmx86_vcpu *, uint64_t lin, void *buf,
 /* pio.c: whether RIP = npc in the sync area finishes an IN (OUT) for KVM. */
 bool kvmx86_pio_rip_ends(bool in);
 
-/* exit.c */
+/*
+ * exit.c: the exit of a KVM_RUN that returned run_error (0 or an errno);
+ * kvmx86_exit() adds the exit state.
+ */
 void kvmx86_exit_translate(struct kvmx86_vcpu *, int run_error,
+    struct nvmm_vcpu_exit *);
+void kvmx86_exit(struct kvmx86_vcpu *, int run_error,
     struct nvmm_vcpu_exit *);
 
 /* run.c */

@@ -30,6 +30,11 @@
 
 #define RESTORE_TRIES	16
 
+/*
+ * Functions marked noinline are off the common run: kept out of line, so
+ * that the fast path's frame stays small (kvmx86_vcpu_run()).
+ */
+
 /* ---- Kicks ------------------------------------------------------------------- */
 
 static void
@@ -86,20 +91,21 @@ kvmx86_kick(struct fe_vcpu *v)
 }
 
 /*
- * Which thread this is. Not pthread_self(): a new thread often gets the
- * pthread_t of one that was joined, and kicks would go to the dead one.
+ * Which thread this is: a serial, 0 until the thread first runs a vCPU.
+ * Not pthread_self(): a new thread often gets the pthread_t of one that
+ * was joined, and kicks would go to the dead one. Initial-exec: no
+ * __tls_get_addr call at every run.
  */
+static __thread uint64_t run_serial __attribute__((tls_model("initial-exec")));
+
 static uint64_t
 run_thread_serial(void)
 {
 	static atomic_uint_fast64_t next = 1;
-	/* Initial-exec: no __tls_get_addr call at every run. */
-	static __thread uint64_t serial
-	    __attribute__((tls_model("initial-exec")));
 
-	if (serial == 0)
-		serial = atomic_fetch_add(&next, 1);
-	return serial;
+	if (run_serial == 0)
+		run_serial = atomic_fetch_add(&next, 1);
+	return run_serial;
 }
 
 /* The first run on a thread: record it and let kicks through KVM_RUN. */
@@ -141,11 +147,22 @@ run_adopt_thread(struct kvmx86_vcpu *cpu)
 /* ---- Entering KVM -------------------------------------------------------------- */
 
 /*
+ * KVM_RUN: 0, or the errno. Through glibc's ioctl(), not an inline system
+ * call (~20 instructions fewer per exit): the tests and the bench count
+ * KVM_RUN calls by interposing ioctl(), and one per exit is a guarantee.
+ */
+static inline int
+run_kvm(const struct kvmx86_vcpu *cpu)
+{
+	return ioctl(cpu->fd, KVM_RUN, 0) == -1 ? errno : 0;
+}
+
+/*
  * A thread that blocks the kick signal takes it only inside KVM_RUN (the
  * vCPU's signal mask): KVM returns, but the signal stays pending and would
  * end every later KVM_RUN at once. Consume it, as QEMU does.
  */
-static void
+static __attribute__((noinline)) void
 run_eat_kicks(void)
 {
 	static const struct timespec zero = { 0, 0 };
@@ -170,7 +187,7 @@ run_stop_set(const struct fe_vcpu *v)
  * from now on kicks. An invalid one ends the run as NONE and stays for
  * the next run, which fails with EINVAL as for any invalid event.
  */
-static bool
+static __attribute__((noinline)) bool
 run_late_event(struct kvmx86_vcpu *cpu, struct fe_vcpu *v)
 {
 	fe_event_take(v);
@@ -191,7 +208,7 @@ run_late_event(struct kvmx86_vcpu *cpu, struct fe_vcpu *v)
 static int
 run_enter(struct kvmx86_vcpu *cpu, struct fe_vcpu *v, bool *entered)
 {
-	int error = 0;
+	int error;
 
 	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	/* NVMM's window exiting: KVM arms it at this entry (events.c). */
@@ -211,8 +228,7 @@ run_enter(struct kvmx86_vcpu *cpu, struct fe_vcpu *v, bool *entered)
 		return EINTR;
 	}
 	kvmx86_sync_request(cpu);
-	if (ioctl(cpu->fd, KVM_RUN, 0) == -1)
-		error = errno;
+	error = run_kvm(cpu);
 	atomic_store(&cpu->running, 0);
 	*entered = true;
 	kvmx86_sync_stored(cpu, error == 0 || error == EINTR);
@@ -285,18 +301,17 @@ int
 kvmx86_complete(struct kvmx86_vcpu *cpu)
 {
 	bool served_io = cpu->pending == KVMX86_PENDING_IO && cpu->served;
-	int r, error;
+	int error;
 
 	if (cpu->pending == KVMX86_PENDING_NONE || cpu->stashed)
 		return 0;
 	__atomic_store_n(&cpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	r = ioctl(cpu->fd, KVM_RUN, 0);
-	error = (r == -1) ? errno : 0;
+	error = run_kvm(cpu);
 	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	kvmx86_sync_stored(cpu, r == 0 || error == EINTR);
+	kvmx86_sync_stored(cpu, error == 0 || error == EINTR);
 	cpu->pending = KVMX86_PENDING_NONE;
 	cpu->settled = false;
-	if (r == 0) {
+	if (error == 0) {
 		kvmx86_exit_translate(cpu, 0, &cpu->stash);
 		cpu->stashed = true;
 		return 0;
@@ -403,6 +418,43 @@ event_is_gp(const struct fe_vcpu *v)
 }
 
 /*
+ * Whether KVM's own completion of the pending operation (none, settled and
+ * stashed aside) gives what NVMM gives after what the emulator did, so
+ * that the coming KVM_RUN finishes it; the plan says what to hand KVM.
+ */
+static inline bool
+run_settle_free(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
+    struct run_plan *plan)
+{
+	const struct nvmm_comm_page *comm = &v->comm;
+	bool gprs = (comm->state_commit & NVMM_X64_STATE_GPRS) != 0;
+	uint64_t rip = comm->state.gprs[NVMM_X64_GPR_RIP];
+
+	switch (cpu->pending) {
+	case KVMX86_PENDING_NONE:
+		return true;
+	case KVMX86_PENDING_IO:
+	case KVMX86_PENDING_MMIO:
+		if (cpu->served && !gprs)
+			return true;
+		/* The committed GPRs finish it. */
+		return gprs && rip == cpu->exit_io.npc && run_io_ours(cpu);
+	case KVMX86_PENDING_MSR:
+		if (gprs && rip == cpu->exit_npc &&
+		    run_msr_answer_fits(cpu, comm)) {
+			plan->msr_answer = true;
+			return true;
+		}
+		if (event_is_gp(v) && (!gprs || rip == cpu->exit_regs.rip)) {
+			plan->msr_gp = true;
+			return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+/*
  * Decide how the pending operation ends. When KVM's own completion gives
  * what NVMM gives, leave it to the coming KVM_RUN; otherwise finish it now
  * and, if the emulator neither served it nor set GPRs, restore the GPRs of
@@ -412,41 +464,18 @@ static int
 run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
     struct run_plan *plan)
 {
-	const struct nvmm_comm_page *comm = &v->comm;
-	bool gprs = (comm->state_commit & NVMM_X64_STATE_GPRS) != 0;
-	uint64_t rip = comm->state.gprs[NVMM_X64_GPR_RIP];
+	bool gprs = (v->comm.state_commit & NVMM_X64_STATE_GPRS) != 0;
 	bool restore;
 	int error = 0;
 
-	/* Settled: an earlier run already told KVM how it ends. */
-	if (cpu->settled)
+	/*
+	 * Settled: an earlier run already told KVM how it ends. A stashed
+	 * exit is the emulator's next one, not an unserved one.
+	 */
+	if (cpu->settled || cpu->stashed || run_settle_free(cpu, v, plan))
 		return 0;
-	/* A stashed exit is the emulator's next one, not an unserved one. */
-	if (cpu->stashed)
-		return 0;
-	switch (cpu->pending) {
-	case KVMX86_PENDING_NONE:
-		return 0;
-	case KVMX86_PENDING_IO:
-	case KVMX86_PENDING_MMIO:
-		if (cpu->served && !gprs)
-			return 0;
-		if (gprs && rip == cpu->exit_io.npc && run_io_ours(cpu))
-			return 0;	/* the committed GPRs finish it */
-		break;
-	case KVMX86_PENDING_MSR:
-		if (gprs && rip == cpu->exit_npc &&
-		    run_msr_answer_fits(cpu, comm)) {
-			plan->msr_answer = true;
-			return 0;
-		}
-		if (event_is_gp(v) && (!gprs || rip == cpu->exit_regs.rip)) {
-			plan->msr_gp = true;
-			return 0;
-		}
+	if (cpu->pending == KVMX86_PENDING_MSR)
 		cpu->run->msr.error = 0;
-		break;
-	}
 	restore = !cpu->served && !gprs;
 	if (restore && cpu->pending == KVMX86_PENDING_IO)
 		run_ins_keep(cpu);
@@ -519,17 +548,33 @@ run_msr_plan(struct kvmx86_vcpu *cpu, const struct run_plan *plan)
 
 /* ---- The run ---------------------------------------------------------------------- */
 
-static int
+/* The run ends INVALID before entry: the errno in hwcode. */
+static void
 run_invalid(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit, int error)
 {
 	memset(&exit->u, 0, sizeof(exit->u));
 	exit->reason = NVMM_VCPU_EXIT_INVALID;
 	exit->u.inv.hwcode = (uint64_t)0xFFFFFFFEu << 32 | (uint32_t)error;
 	kvmx86_exitstate(cpu, exit);
-	return 0;
 }
 
-/* Install the committed state and event; EINVAL for an invalid event. */
+/* As NetBSD: a requested stop wins over any exit found before entry. */
+static bool
+run_stop_requested(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
+    struct nvmm_vcpu_exit *exit)
+{
+	if (!run_stop_set(v))
+		return false;
+	memset(&exit->u, 0, sizeof(exit->u));
+	exit->reason = NVMM_VCPU_EXIT_STOPPED;
+	kvmx86_exitstate(cpu, exit);
+	return true;
+}
+
+/*
+ * Install the committed state and event; EINVAL for an invalid event, a
+ * state KVM refuses in *state_error.
+ */
 static int
 run_install(struct kvmx86_vcpu *cpu, struct fe_vcpu *v,
     const struct run_plan *plan, int *state_error)
@@ -552,17 +597,106 @@ run_install(struct kvmx86_vcpu *cpu, struct fe_vcpu *v,
 	return bad_event ? EINVAL : 0;
 }
 
-/* As NetBSD: a requested stop wins over any exit found before entry. */
-static bool
-run_stop_requested(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
-    struct nvmm_vcpu_exit *exit)
+/* A committed state KVM refuses: the run ends INVALID, the guest not entered. */
+static __attribute__((noinline)) void
+run_state_refused(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+    int error)
 {
-	if (!run_stop_set(v))
-		return false;
-	memset(&exit->u, 0, sizeof(exit->u));
-	exit->reason = NVMM_VCPU_EXIT_STOPPED;
-	kvmx86_exitstate(cpu, exit);
-	return true;
+	/* Dropped: the sync area holds our writes, not KVM's state. */
+	cpu->run->kvm_dirty_regs = 0;
+	kvmx86_sync_stored(cpu, false);
+	run_invalid(cpu, exit, error);
+}
+
+/* After run_enter(): what KVM did with the pending operation, and the exit. */
+static inline void
+run_exit(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v, int error,
+    bool entered, struct nvmm_vcpu_exit *exit)
+{
+	if (entered && (error == 0 || error == EINTR)) {
+		cpu->pending = KVMX86_PENDING_NONE;	/* KVM finished it */
+		cpu->settled = false;
+	} else if (entered) {
+		cpu->run->kvm_dirty_regs = 0;		/* KVM refused it */
+	}
+	cpu->has_run |= entered;
+	kvmx86_exit(cpu, error, exit);
+	/* After the exit state, which is the same for NONE and STOPPED. */
+	if (error == EINTR && run_stop_set(v))
+		exit->reason = NVMM_VCPU_EXIT_STOPPED;
+}
+
+#define RUN_ENTER	(-1)	/* run_slow(): nothing ended the run before entry */
+
+/*
+ * A run the fast path does not take, up to the guest entry: RUN_ENTER, or
+ * the run's result (0 with *exit filled, or EINVAL for an invalid event).
+ */
+static __attribute__((noinline)) int
+run_slow(struct fe_machine *m, struct fe_vcpu *v, struct nvmm_vcpu_exit *exit)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct run_plan plan = { false, false };
+	int error, state_error;
+
+	if ((error = run_adopt_thread(cpu)) == 0 && !cpu->has_run)
+		error = kvmx86_vcpu_prepare(m, cpu);
+	if (error == 0)
+		error = run_settle(cpu, v, &plan);
+	if (error != 0) {
+		run_invalid(cpu, exit, error);
+		return 0;
+	}
+	if (cpu->stashed && run_stop_requested(cpu, v, exit))
+		return 0;	/* the stashed exit waits for the next run */
+	if (cpu->stashed) {
+		/* An access KVM stopped at while finishing: no guest entry. */
+		*exit = cpu->stash;
+		cpu->stashed = false;
+		v->comm.state_cached = 0;
+		kvmx86_exitstate(cpu, exit);
+		return 0;
+	}
+	if ((error = run_install(cpu, v, &plan, &state_error)) != 0)
+		return error;
+	if (state_error != 0) {
+		run_state_refused(cpu, exit, state_error);
+		return 0;
+	}
+	if (run_stop_requested(cpu, v, exit))
+		return 0;
+	if (cpu->pending == KVMX86_PENDING_NONE &&
+	    kvmx86_window_wanted(cpu) && kvmx86_window_ready(cpu, exit)) {
+		kvmx86_exitstate(cpu, exit);
+		return 0;
+	}
+	return RUN_ENTER;
+}
+
+/*
+ * Whether this run can take the fast path, which skips the steps of
+ * run_slow() that have nothing to do in the common run:
+ * - this thread set the vCPU up to run (its signal mask, CPUID installed:
+ *   run_adopt_thread() and has_run);
+ * - nothing 'unusual': no stashed exit to return without entering, no
+ *   pending operation settled by an earlier run, no window asked for (the
+ *   check for an open one before entry);
+ * - no event committed, and at most GPRS committed (what emulators commit
+ *   after an I/O, MMIO or MSR exit);
+ * - the pending operation, if any, is one that KVM's completion finishes
+ *   as NVMM would (run_settle_free(): nothing to settle).
+ * A stop is still seen, at the entry's check after 'running' (run_enter()),
+ * with the same STOPPED exit as the slow path's earlier look gives.
+ */
+static inline bool
+run_usual(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
+    struct run_plan *plan)
+{
+	/* has_run implies a runner, so run_serial 0 (a new thread) fails. */
+	return cpu->has_run && cpu->runner == run_serial &&
+	    cpu->unusual == 0 && !v->event_commit &&
+	    (v->comm.state_commit & ~(uint64_t)NVMM_X64_STATE_GPRS) == 0 &&
+	    run_settle_free(cpu, v, plan);
 }
 
 int
@@ -572,53 +706,28 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
 	struct nvmm_comm_page *comm = &v->comm;
 	struct run_plan plan = { false, false };
-	int error, state_error;
+	int error;
 	bool entered;
 
-	if ((error = run_adopt_thread(cpu)) != 0)
-		return run_invalid(cpu, exit, error);
-	if (!cpu->has_run && (error = kvmx86_vcpu_prepare(m, cpu)) != 0)
-		return run_invalid(cpu, exit, error);
-	if ((error = run_settle(cpu, v, &plan)) != 0)
-		return run_invalid(cpu, exit, error);
-	if (cpu->stashed && run_stop_requested(cpu, v, exit))
-		return 0;	/* the stashed exit waits for the next run */
-	if (cpu->stashed) {
-		/* An access KVM stopped at while finishing: no guest entry. */
-		*exit = cpu->stash;
-		cpu->stashed = false;
+	if (!run_usual(cpu, v, &plan)) {
+		if ((error = run_slow(m, v, exit)) != RUN_ENTER)
+			return error;
+	} else {
+		/* run_install() with no event, at most GPRS committed. */
+		error = comm->state_commit == 0 ? 0 :
+		    kvmx86_state_set(cpu, NVMM_X64_STATE_GPRS, &comm->state);
+		comm->state_commit = 0;
 		comm->state_cached = 0;
-		kvmx86_exitstate(cpu, exit);
-		return 0;
+		if (plan.msr_answer)
+			run_msr_plan(cpu, &plan);
+		cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
+		if (error != 0) {
+			run_state_refused(cpu, exit, error);
+			return 0;
+		}
 	}
-	if ((error = run_install(cpu, v, &plan, &state_error)) != 0)
-		return error;
-	if (state_error != 0) {
-		/* Dropped: the sync area holds our writes, not KVM's state. */
-		cpu->run->kvm_dirty_regs = 0;
-		kvmx86_sync_stored(cpu, false);
-		return run_invalid(cpu, exit, state_error);
-	}
-	if (run_stop_requested(cpu, v, exit))
-		return 0;
-	if (cpu->pending == KVMX86_PENDING_NONE &&
-	    kvmx86_window_wanted(cpu) && kvmx86_window_ready(cpu, exit)) {
-		kvmx86_exitstate(cpu, exit);
-		return 0;
-	}
-
 	error = run_enter(cpu, v, &entered);
-	if (entered && (error == 0 || error == EINTR)) {
-		cpu->pending = KVMX86_PENDING_NONE;	/* KVM finished it */
-		cpu->settled = false;
-	} else if (entered) {
-		cpu->run->kvm_dirty_regs = 0;		/* KVM refused it */
-	}
-	cpu->has_run |= entered;
-	kvmx86_exit_translate(cpu, error, exit);
-	if (error == EINTR && run_stop_set(v))
-		exit->reason = NVMM_VCPU_EXIT_STOPPED;
-	kvmx86_exitstate(cpu, exit);
+	run_exit(cpu, v, error, entered, exit);
 	return 0;
 }
 
