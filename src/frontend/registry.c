@@ -149,7 +149,8 @@ reg_dir_close(struct reg_dir *d)
 
 /*
  * A directory already open, if the run directory's path still names it,
- * it is still safe (rundir.h) and its slots file is the same one: two
+ * it is still safe and its slots file is the same one, still safe too
+ * (rundir.h, the checks of rundir_open and rundir_slots_open): two
  * stats, where opening and checking both again takes seven calls.
  */
 static int
@@ -166,7 +167,8 @@ reg_dir_known(void)
 		    d->dir_ino != dst.st_ino)
 			continue;
 		if (fstatat(d->dfd, RUNDIR_SLOTS, &sst, AT_SYMLINK_NOFOLLOW) ==
-		    0 && sst.st_dev == d->dev && sst.st_ino == d->ino)
+		    0 && sst.st_dev == d->dev && sst.st_ino == d->ino &&
+		    rundir_slots_safe(&sst, &dst))
 			return i;
 		break;
 	}
@@ -194,6 +196,8 @@ reg_dir_get(bool create, int *idx)
 			if (reg_dirs[i].dfd != -1 && reg_dirs[i].dev ==
 			    sst.st_dev && reg_dirs[i].ino == sst.st_ino) {
 				close(dfd);
+				if (!rundir_slots_safe(&sst, &dst))
+					return EACCES;
 				*idx = i;
 				return 0;
 			}

@@ -123,6 +123,14 @@ rundir_slots_make(int dfd, const struct stat *dst)
 	return 0;
 }
 
+bool
+rundir_slots_safe(const struct stat *st, const struct stat *dst)
+{
+	/* Whoever owns it could unlink it and split the slots in two. */
+	return S_ISREG(st->st_mode) && st->st_uid == dst->st_uid &&
+	    !(st->st_mode & S_IWOTH);
+}
+
 int
 rundir_slots_open(int dfd, const struct stat *dst, bool create, int *fd,
     enum rundir_problem *problem)
@@ -146,9 +154,7 @@ rundir_slots_open(int dfd, const struct stat *dst, bool create, int *fd,
 		    error == ELOOP ? RUNDIR_SLOTS_UNSAFE : RUNDIR_NO_ACCESS;
 		return error == ELOOP ? EACCES : error;
 	}
-	/* Whoever owns it could unlink it and split the slots in two. */
-	if (fstat(sfd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    st.st_uid != dst->st_uid || (st.st_mode & S_IWOTH)) {
+	if (fstat(sfd, &st) == -1 || !rundir_slots_safe(&st, dst)) {
 		close(sfd);
 		*problem = RUNDIR_SLOTS_UNSAFE;
 		return EACCES;

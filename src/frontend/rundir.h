@@ -54,6 +54,9 @@ int rundir_open(bool create, int *dfd, struct stat *st,
 /* Whether a directory (its stat) is safe to use, else the problem. */
 enum rundir_problem rundir_check(const struct stat *);
 
+/* Whether a slots file (its stat) is safe in a directory (dst: its stat). */
+bool rundir_slots_safe(const struct stat *st, const struct stat *dst);
+
 /*
  * Open the slots file of a directory rundir_open() accepted (dst: its
  * stat), read-write; with create, make it when missing if the caller owns
