@@ -15,10 +15,12 @@
  *	bits 23-0	uses: entry points at work on the vCPU
  *
  * A machine handle's opaque areas field holds the key: the cookie and
- * LIVE as a free word of that machine holds them. One XOR and a shift
- * then compare the handle with the word: from OWNED up for a locked take
- * (LIVE, this creation, nobody holds or waits for the lock), from DYING
- * up for a use alone.
+ * LIVE as a free word of that machine holds them. Once the word shows
+ * LIVE (tested on its own: the key comes from the caller), one XOR and a
+ * shift compare the handle with the word: from OWNED up for a locked
+ * take (this creation, not dying, nobody holds or waits for the lock),
+ * from DYING up for a use alone. The machine words (machine.c) have the
+ * same layout without the lock.
  */
 #ifndef NVMM_FE_LOOKUP_H
 #define NVMM_FE_LOOKUP_H

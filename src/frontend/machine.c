@@ -56,7 +56,8 @@ static const struct nvmm_impl *const fe_backends[] = {
  * until it gives the use back. A destroy, with fe_lock, turns LIVE into
  * DYING, so that lookups fail as if the object were gone, and sleeps until
  * the uses drain: only the put of the last use of a DYING word takes
- * fe_lock, to wake it. The table and the vCPU arrays change only before a
+ * fe_lock, to wake it (or the slow half of a lookup: fe_vslot_settle).
+ * The table and the vCPU arrays change only before a
  * word turns LIVE and after its uses drained, so lookups read them unlocked.
  *
  * A machine word counts the machine-level uses (memory, configuration, vCPU
@@ -66,7 +67,10 @@ static const struct nvmm_impl *const fe_backends[] = {
  * operation, on a word the machine's other vCPUs do not touch, and so is
  * its put: the vCPU's lock is in the same word (OWNED), taken with the use
  * in the same compare-and-swap and given back with it in one fetch-and-sub,
- * whose old value says whether a destroy or a locker waits.
+ * whose old value says whether a destroy or a locker waits. A thread that
+ * finds the lock held marks the word WAITED and sleeps on it; an entry
+ * point called from an assist's callback borrows the assist's lock
+ * (fe_vcpu_lock_slow).
  *
  * A fork child inherits uses of the forking thread, which may still give
  * them back (a signal handler that forks during a call): machine words
