@@ -14,6 +14,20 @@
 #include "../frontend/vcpu.h"
 #include "lib.h"
 
+/*
+ * String I/O: KVM batched its elements, one callback each. Apart, so that
+ * an access of one element (IN, OUT) keeps nothing across its callback.
+ */
+static __attribute__((noinline)) void
+assist_io_string(struct nvmm_vcpu *vcpu, struct nvmm_io *io,
+    const struct fe_io_access *acc)
+{
+	for (size_t i = 0; i < acc->count; i++) {
+		io->data = acc->data + i * acc->size;
+		vcpu->cbs.io(io);
+	}
+}
+
 NVMM_EXPORT int
 nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
@@ -34,10 +48,11 @@ nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 	io.port = acc.port;
 	io.in = acc.in;
 	io.size = acc.size;
-	for (size_t i = 0; i < acc.count; i++) {
-		io.data = acc.data + i * acc.size;
-		vcpu->cbs.io(&io);
-	}
+	io.data = acc.data;
+	if (acc.count == 1)
+		vcpu->cbs.io(&io);	/* IN, OUT: the common access */
+	else
+		assist_io_string(vcpu, &io, &acc);
 	return lib_result(fe_vcpu_assist_end(&as, true));
 }
 
