@@ -17,12 +17,27 @@
 
 typedef void (*exit_fn)(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
+/*
+ * The exit's GPRs stay in the sync area, KVM's until the next KVM_RUN or
+ * a run's install: only the RIP is ours to keep (run.c, run_exit_regs()).
+ */
 static void
-exit_pending(struct kvmx86_vcpu *cpu, enum kvmx86_pending what)
+exit_pending(struct kvmx86_vcpu *cpu, enum kvmx86_pending what, uint64_t rip)
 {
 	cpu->pending = what;
 	cpu->served = false;
 	cpu->settled = false;
+	cpu->exit_rip = rip;
+}
+
+/*
+ * An MSR exit's GPRs are also compared after the run installed the
+ * emulator's over them (run_msr_regs_are_kvms()): copied.
+ */
+static void
+exit_msr_pending(struct kvmx86_vcpu *cpu)
+{
+	exit_pending(cpu, KVMX86_PENDING_MSR, cpu->run->s.regs.regs.rip);
 	cpu->exit_regs = cpu->run->s.regs.regs;
 }
 
@@ -40,9 +55,8 @@ exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 
 	exit->reason = NVMM_VCPU_EXIT_IO;
 	kvmx86_io_exit(cpu, &exit->u.io, &rip);
-	exit_pending(cpu, KVMX86_PENDING_IO);
 	/* NVMM's RIP is on the instruction, even where KVM is past an OUT. */
-	cpu->exit_regs.rip = rip;
+	exit_pending(cpu, KVMX86_PENDING_IO, rip);
 	cpu->exit_io = exit->u.io;
 }
 
@@ -53,7 +67,7 @@ exit_mmio(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->u.mem.prot = cpu->run->mmio.is_write ? PROT_WRITE : PROT_READ;
 	exit->u.mem.gpa = cpu->run->mmio.phys_addr;
 	exit->u.mem.inst_len = 0;	/* KVM decoded it already */
-	exit_pending(cpu, KVMX86_PENDING_MMIO);
+	exit_pending(cpu, KVMX86_PENDING_MMIO, cpu->run->s.regs.regs.rip);
 }
 
 /* MSRs NVMM's kernel answers never reach the emulator (msr.c). */
@@ -73,7 +87,7 @@ exit_rdmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->reason = NVMM_VCPU_EXIT_RDMSR;
 	exit->u.rdmsr.msr = cpu->run->msr.index;
 	exit->u.rdmsr.npc = kvmx86_msr_npc(cpu);
-	exit_pending(cpu, KVMX86_PENDING_MSR);
+	exit_msr_pending(cpu);
 	cpu->exit_npc = exit->u.rdmsr.npc;
 	exit_msr_local(cpu, exit, false);
 }
@@ -85,7 +99,7 @@ exit_wrmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->u.wrmsr.msr = cpu->run->msr.index;
 	exit->u.wrmsr.val = cpu->run->msr.data;
 	exit->u.wrmsr.npc = kvmx86_msr_npc(cpu);
-	exit_pending(cpu, KVMX86_PENDING_MSR);
+	exit_msr_pending(cpu);
 	cpu->exit_npc = exit->u.wrmsr.npc;
 	exit_msr_local(cpu, exit, true);
 }

@@ -170,10 +170,11 @@ struct kvmx86_vcpu {
 		uint32_t unusual;
 	};
 
-	/* What the last exit left pending, and the GPRs at that exit. */
+	/* What the last exit left pending, and NVMM's RIP at that exit. */
 	enum kvmx86_pending pending;
 	bool served;			/* an assist served it */
-	struct kvm_regs exit_regs;
+	uint64_t exit_rip;
+	struct kvm_regs exit_regs;	/* MSR exits: the GPRs at the exit */
 	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
 	struct nvmm_x86_exit_io exit_io;	/* IO exits: the record */
 	struct nvmm_vcpu_exit stash;	/* the stashed exit */

@@ -255,10 +255,27 @@ run_rep_done(struct kvmx86_vcpu *cpu)
 	const struct nvmm_x86_exit_io *io = &cpu->exit_io;
 
 	if (!io->rep || (regs->rcx & run_addr_mask(io->address_size)) != 0 ||
-	    regs->rip != cpu->exit_regs.rip)
+	    regs->rip != cpu->exit_rip)
 		return;
 	regs->rip = io->npc;
 	cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+}
+
+/*
+ * The GPRs of the pending exit as NVMM shows them, for the rare paths that
+ * need them all (an unserved access restored, GPRs merged after an assist):
+ * the sync area's, which KVM stored at the exit, and the RIP of the
+ * instruction (exit_rip: KVM may be past an OUT). Not copied at the exit,
+ * as the common exit needs none of them; valid until the first write to the
+ * sync area since the exit, i.e. while the exit is pending and no run
+ * installed anything (!settled) and KVM did not run (kvmx86_complete()).
+ * Callers copy them before they let KVM finish the instruction.
+ */
+static void
+run_exit_regs(const struct kvmx86_vcpu *cpu, struct kvm_regs *regs)
+{
+	*regs = cpu->run->s.regs.regs;
+	regs->rip = cpu->exit_rip;
 }
 
 /*
@@ -267,15 +284,15 @@ run_rep_done(struct kvmx86_vcpu *cpu)
  * the store changes nothing: on NVMM the instruction just runs again.
  */
 static void
-run_ins_keep(struct kvmx86_vcpu *cpu)
+run_ins_keep(struct kvmx86_vcpu *cpu, const struct kvm_regs *exit_regs)
 {
 	const struct nvmm_x86_exit_io *io = &cpu->exit_io;
 	struct kvm_run *run = cpu->run;
 	const struct kvm_sregs *sr = &run->s.regs.sregs;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	uint64_t mask = run_addr_mask(io->address_size);
-	uint64_t rdi = cpu->exit_regs.rdi;
-	bool down = (cpu->exit_regs.rflags & 0x400) != 0;	/* DF */
+	uint64_t rdi = exit_regs->rdi;
+	bool down = (exit_regs->rflags & 0x400) != 0;	/* DF */
 	bool long64;
 
 	if (!io->str || !io->in || run->io.direction != KVM_EXIT_IO_IN ||
@@ -445,7 +462,7 @@ run_settle_free(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
 			plan->msr_answer = true;
 			return true;
 		}
-		if (event_is_gp(v) && (!gprs || rip == cpu->exit_regs.rip)) {
+		if (event_is_gp(v) && (!gprs || rip == cpu->exit_rip)) {
 			plan->msr_gp = true;
 			return true;
 		}
@@ -465,6 +482,7 @@ run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
     struct run_plan *plan)
 {
 	bool gprs = (v->comm.state_commit & NVMM_X64_STATE_GPRS) != 0;
+	struct kvm_regs exit_regs;
 	bool restore;
 	int error = 0;
 
@@ -477,8 +495,12 @@ run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
 	if (cpu->pending == KVMX86_PENDING_MSR)
 		cpu->run->msr.error = 0;
 	restore = !cpu->served && !gprs;
-	if (restore && cpu->pending == KVMX86_PENDING_IO)
-		run_ins_keep(cpu);
+	if (restore) {
+		/* Not settled: the exit's, until KVM runs (and stashes another). */
+		run_exit_regs(cpu, &exit_regs);
+		if (cpu->pending == KVMX86_PENDING_IO)
+			run_ins_keep(cpu, &exit_regs);
+	}
 	for (int i = 0; i < RESTORE_TRIES && error == 0; i++) {
 		error = kvmx86_complete(cpu);
 		if (!cpu->stashed)
@@ -488,7 +510,7 @@ run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
 		cpu->stashed = false;	/* unserved: finish with nothing */
 	}
 	if (error == 0 && restore) {
-		cpu->run->s.regs.regs = cpu->exit_regs;
+		cpu->run->s.regs.regs = exit_regs;
 		cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	}
 	return error;
@@ -536,7 +558,7 @@ run_msr_plan(struct kvmx86_vcpu *cpu, const struct run_plan *plan)
 		run->msr.error = 0;
 		run->msr.data = (regs->rax & 0xFFFFFFFFULL) | regs->rdx << 32;
 		/* KVM moves RIP past the instruction itself. */
-		regs->rip = cpu->exit_regs.rip;
+		regs->rip = cpu->exit_rip;
 		if (run_msr_regs_are_kvms(cpu, regs))
 			run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
 		else
@@ -768,7 +790,7 @@ getstate_any(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm)
 			run_io_finish(cpu, comm->state.gprs);
 		/* An unserved OUT KVM already stepped over: NVMM shows it at RIP. */
 		else if (cpu->pending == KVMX86_PENDING_IO && !cpu->served)
-			comm->state.gprs[NVMM_X64_GPR_RIP] = cpu->exit_regs.rip;
+			comm->state.gprs[NVMM_X64_GPR_RIP] = cpu->exit_rip;
 	}
 	comm->state_cached |= wanted;
 	return 0;
@@ -840,7 +862,10 @@ kvmx86_mem_access(struct fe_vcpu *v, struct fe_mem_access *acc)
 /*
  * The emulator holds GPRs (a getstate before the assist): NVMM's assists
  * update them, so do we. Apart: it copies the exit's GPRs (144 bytes),
- * which most assists, made before any getstate, need not.
+ * which most assists, made before any getstate, need not. The access is
+ * unserved until now, so no run installed anything since its exit (an
+ * unserved IO or MMIO exit is finished before any install: run_settle()),
+ * and the sync area holds the exit's GPRs (run_exit_regs()).
  */
 static int __attribute__((noinline))
 access_done_gprs(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm)
@@ -848,8 +873,8 @@ access_done_gprs(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm)
 	struct kvm_regs exit_regs;
 	int error;
 
-	/* Finishing the instruction replaces cpu->exit_regs (a stashed exit). */
-	exit_regs = cpu->exit_regs;
+	/* Before KVM finishes the instruction over them. */
+	run_exit_regs(cpu, &exit_regs);
 	if (run_io_ours(cpu)) {
 		uint64_t now[NVMM_X64_NGPR];
 
