@@ -14,17 +14,34 @@ extern const uint8_t x86_h_nmi[], x86_h_ud[], x86_h_gp[], x86_h_pf[],
 
 /* ---- IDT ----------------------------------------------------------------- */
 
+/* A 64-bit gate, present, DPL 0, selector 0x08, no IST. */
+static void
+x86_idt_gate(struct t_vm *vm, unsigned int vec, uint64_t gpa, uint8_t type)
+{
+	uint64_t gate[2];
+
+	gate[0] = (gpa & 0xFFFF) | (uint64_t)T_SEL_CODE64 << 16 |
+	    (uint64_t)(0x80 | type) << 40 | ((gpa >> 16) & 0xFFFF) << 48;
+	gate[1] = gpa >> 32;
+	memcpy(vm->ram + X86_IDT_BASE + vec * 16, gate, sizeof(gate));
+}
+
+uint64_t
+x86_stub_gpa(const uint8_t *handler)
+{
+	return X86_STUBS_BASE + (uint64_t)(handler - x86_idt_begin);
+}
+
 void
 x86_idt_set(struct t_vm *vm, unsigned int vec, const uint8_t *handler)
 {
-	uint64_t off = X86_STUBS_BASE + (uint64_t)(handler - x86_idt_begin);
-	uint64_t gate[2];
+	x86_idt_gate(vm, vec, x86_stub_gpa(handler), 0xE);	/* interrupt gate */
+}
 
-	/* 64-bit interrupt gate, present, DPL 0, selector 0x08, no IST. */
-	gate[0] = (off & 0xFFFF) | (uint64_t)T_SEL_CODE64 << 16 |
-	    0x8EULL << 40 | ((off >> 16) & 0xFFFF) << 48;
-	gate[1] = off >> 32;
-	memcpy(vm->ram + X86_IDT_BASE + vec * 16, gate, sizeof(gate));
+void
+x86_idt_trap(struct t_vm *vm, unsigned int vec, uint64_t gpa)
+{
+	x86_idt_gate(vm, vec, gpa, 0xF);	/* trap gate */
 }
 
 static void

@@ -27,9 +27,16 @@ void x86_vm_create(struct t_vm *, const uint8_t *begin, const uint8_t *end);
 /* The same for another vCPU of the machine; vm->vcpu becomes that vCPU. */
 void x86_vcpu_add(struct t_vm *, nvmm_cpuid_t, struct nvmm_vcpu *);
 
-/* Point IDT vector vec at a handler label of x86_idt.S. */
+/* Point IDT vector vec at a handler label of x86_idt.S (an interrupt gate). */
 extern const uint8_t x86_h_count[];
 void x86_idt_set(struct t_vm *, unsigned int vec, const uint8_t *handler);
+/* The guest-physical address of a handler label of x86_idt.S. */
+uint64_t x86_stub_gpa(const uint8_t *handler);
+/*
+ * Point vector vec at the handler at gpa through a trap gate: unlike an
+ * interrupt gate it leaves IF set, so the handler can take interrupts.
+ */
+void x86_idt_trap(struct t_vm *, unsigned int vec, uint64_t gpa);
 /* The guest-physical address of a label of the code at T_CODE_BASE. */
 uint64_t x86_code_gpa(const uint8_t *begin, const uint8_t *label);
 
