@@ -128,21 +128,15 @@ struct fe_machine {
 
 /* ---- Pending guest accesses, served by the assists ------------------------- */
 
-/* An I/O exit's elements: count accesses of size bytes, back to back. */
+/*
+ * An I/O exit's elements: count accesses of io.size bytes, back to back
+ * from io.data. The backend fills io as the callback gets it but for mach
+ * and vcpu (libnvmm's), so that an assist copies nothing; an MMIO exit's
+ * access is a struct nvmm_mem filled the same way.
+ */
 struct fe_io_access {
-	uint16_t port;
-	bool in;
-	size_t size;
+	struct nvmm_io io;
 	size_t count;
-	uint8_t *data;
-};
-
-/* An MMIO exit's access. */
-struct fe_mem_access {
-	gpaddr_t gpa;
-	bool write;
-	size_t size;
-	uint8_t *data;
 };
 
 /* ---- The backend contract -------------------------------------------------- */
@@ -202,9 +196,12 @@ struct nvmm_impl {
 	 */
 	void (*vcpu_kick)(struct fe_vcpu *);
 
-	/* The access behind the last IO / MEMORY exit, and its completion. */
+	/*
+	 * The access behind the last IO / MEMORY exit, filled as the
+	 * callbacks get it (all but mach and vcpu), and its completion.
+	 */
 	int (*vcpu_io_access)(struct fe_vcpu *, struct fe_io_access *);
-	int (*vcpu_mem_access)(struct fe_vcpu *, struct fe_mem_access *);
+	int (*vcpu_mem_access)(struct fe_vcpu *, struct nvmm_mem *);
 	int (*vcpu_access_done)(struct fe_vcpu *);
 
 	/*

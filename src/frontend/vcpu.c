@@ -189,7 +189,7 @@ fe_vcpu_run_slow(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 int
 fe_assist_begin_slow(const struct nvmm_machine *mach,
     const struct nvmm_vcpu *vcpu, struct fe_assist *as,
-    struct fe_io_access *io, struct fe_mem_access *mem)
+    struct fe_io_access *io, struct nvmm_mem *mem)
 {
 	struct fe_taken t = fe_vcpu_take_slow(mach, vcpu, true);
 

@@ -23,7 +23,7 @@ int fe_vcpu_setstate_slow(const struct nvmm_machine *,
 int fe_vcpu_run_slow(const struct nvmm_machine *, const struct nvmm_vcpu *);
 int fe_assist_begin_slow(const struct nvmm_machine *,
     const struct nvmm_vcpu *, struct fe_assist *, struct fe_io_access *,
-    struct fe_mem_access *);
+    struct nvmm_mem *);
 
 /* ---- State ------------------------------------------------------------------------------ */
 
@@ -139,7 +139,7 @@ fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
  */
 static inline int
 fe_assist_begin_on(struct fe_vcpu *v, struct fe_assist *as,
-    struct fe_io_access *io, struct fe_mem_access *mem)
+    struct fe_io_access *io, struct nvmm_mem *mem)
 {
 	int error;
 
@@ -170,7 +170,7 @@ fe_vcpu_io_begin(const struct nvmm_machine *mach,
 
 static inline int
 fe_vcpu_mem_begin(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, struct fe_mem_access *acc,
+    const struct nvmm_vcpu *vcpu, struct nvmm_mem *acc,
     struct fe_assist *as)
 {
 	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);

@@ -19,21 +19,23 @@
  * an access of one element (IN, OUT) keeps nothing across its callback.
  */
 static __attribute__((noinline)) void
-assist_io_string(struct nvmm_vcpu *vcpu, struct nvmm_io *io,
-    const struct fe_io_access *acc)
+assist_io_string(struct nvmm_vcpu *vcpu, struct fe_io_access *acc)
 {
+	uint8_t *data = acc->io.data;
+	size_t size = acc->io.size;
+
 	for (size_t i = 0; i < acc->count; i++) {
-		io->data = acc->data + i * acc->size;
-		vcpu->cbs.io(io);
+		acc->io.data = data + i * size;
+		vcpu->cbs.io(&acc->io);
 	}
 }
 
+/* The backend filled the access as the callback gets it, but mach and vcpu. */
 NVMM_EXPORT int
 nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
 	struct fe_io_access acc;
 	struct fe_assist as;
-	struct nvmm_io io;
 	int error;
 
 	if ((error = fe_vcpu_io_begin(mach, vcpu, &acc, &as)) != 0)
@@ -43,28 +45,23 @@ nvmm_assist_io(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 		return lib_result(EINVAL);
 	}
 
-	io.mach = mach;
-	io.vcpu = vcpu;
-	io.port = acc.port;
-	io.in = acc.in;
-	io.size = acc.size;
-	io.data = acc.data;
+	acc.io.mach = mach;
+	acc.io.vcpu = vcpu;
 	if (acc.count == 1)
-		vcpu->cbs.io(&io);	/* IN, OUT: the common access */
+		vcpu->cbs.io(&acc.io);	/* IN, OUT: the common access */
 	else
-		assist_io_string(vcpu, &io, &acc);
+		assist_io_string(vcpu, &acc);
 	return lib_result(fe_vcpu_assist_end(&as, true));
 }
 
 NVMM_EXPORT int
 nvmm_assist_mem(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
-	struct fe_mem_access acc;
 	struct fe_assist as;
 	struct nvmm_mem mem;
 	int error;
 
-	if ((error = fe_vcpu_mem_begin(mach, vcpu, &acc, &as)) != 0)
+	if ((error = fe_vcpu_mem_begin(mach, vcpu, &mem, &as)) != 0)
 		return lib_result(error);
 	if (vcpu->cbs.mem == NULL) {	/* no NVMM_VCPU_CONF_CALLBACKS */
 		(void)fe_vcpu_assist_end(&as, false);
@@ -73,10 +70,6 @@ nvmm_assist_mem(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 
 	mem.mach = mach;
 	mem.vcpu = vcpu;
-	mem.gpa = acc.gpa;
-	mem.write = acc.write;
-	mem.size = acc.size;
-	mem.data = acc.data;
 	vcpu->cbs.mem(&mem);
 	return lib_result(fe_vcpu_assist_end(&as, true));
 }

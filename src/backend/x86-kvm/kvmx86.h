@@ -550,7 +550,7 @@ int kvmx86_vcpu_prepare(struct fe_machine *, struct kvmx86_vcpu *);
 int kvmx86_vcpu_run(struct fe_machine *, struct fe_vcpu *,
     struct nvmm_vcpu_exit *);
 int kvmx86_io_access(struct fe_vcpu *, struct fe_io_access *);
-int kvmx86_mem_access(struct fe_vcpu *, struct fe_mem_access *);
+int kvmx86_mem_access(struct fe_vcpu *, struct nvmm_mem *);
 int kvmx86_access_done(struct fe_vcpu *);
 int kvmx86_getstate(struct fe_vcpu *);
 int kvmx86_kick_setup(void);

@@ -836,26 +836,26 @@ kvmx86_io_access(struct fe_vcpu *v, struct fe_io_access *acc)
 
 	if (cpu->pending != KVMX86_PENDING_IO || cpu->served)
 		return EINVAL;
-	acc->port = run->io.port;
-	acc->in = (run->io.direction == KVM_EXIT_IO_IN);
-	acc->size = run->io.size;
+	acc->io.port = run->io.port;
+	acc->io.in = (run->io.direction == KVM_EXIT_IO_IN);
+	acc->io.size = run->io.size;
+	acc->io.data = (uint8_t *)run + run->io.data_offset;
 	acc->count = run->io.count;
-	acc->data = (uint8_t *)run + run->io.data_offset;
 	return 0;
 }
 
 int
-kvmx86_mem_access(struct fe_vcpu *v, struct fe_mem_access *acc)
+kvmx86_mem_access(struct fe_vcpu *v, struct nvmm_mem *mem)
 {
 	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
 	struct kvm_run *run = cpu->run;
 
 	if (cpu->pending != KVMX86_PENDING_MMIO || cpu->served)
 		return EINVAL;
-	acc->gpa = run->mmio.phys_addr;
-	acc->write = run->mmio.is_write;
-	acc->size = run->mmio.len;
-	acc->data = run->mmio.data;
+	mem->gpa = run->mmio.phys_addr;
+	mem->write = run->mmio.is_write;
+	mem->size = run->mmio.len;
+	mem->data = run->mmio.data;
 	return 0;
 }
 
