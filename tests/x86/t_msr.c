@@ -105,6 +105,42 @@ test_rdmsr_more_gprs(void)
 	    "them");
 }
 
+/*
+ * Answers that fit KVM's own completion (RAX and RDX within 32 bits, RIP
+ * = npc) but change another GPR too: KVM must get them. The guest's code
+ * after the instruction does not touch RBX, R10 (rdmsr) or R11 (wrmsr).
+ */
+static void
+test_msr_answer_other_gprs(void)
+{
+	const struct nvmm_vcpu_exit *exit = vm.vcpu.exit;
+	struct nvmm_x64_state *st = vm.vcpu.state;
+
+	msr_start(RD, 0x34, 0);
+	(void)x86_run_once(&vm);
+	msr_answer(0x1122334455667788ULL, exit->u.rdmsr.npc);
+	st->gprs[NVMM_X64_GPR_RBX] = 0x5150;
+	st->gprs[NVMM_X64_GPR_R10] = 0xABCDEF;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    msr_guest_read() == 0x1122334455667788ULL &&
+	    x86_gpr(&vm, NVMM_X64_GPR_RBX) == 0x5150 &&
+	    x86_gpr(&vm, NVMM_X64_GPR_R10) == 0xABCDEF,
+	    "rdmsr answered with RBX and R10 set too: the guest has them");
+
+	msr_start(WR, 0x1B, 0x1234);
+	(void)x86_run_once(&vm);
+	msr_answer(0x1234, exit->u.wrmsr.npc);
+	st->gprs[NVMM_X64_GPR_RAX] = 0x77;
+	st->gprs[NVMM_X64_GPR_R11] = 0xFEED;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    x86_gpr(&vm, NVMM_X64_GPR_RAX) == 0x77 &&
+	    x86_gpr(&vm, NVMM_X64_GPR_R11) == 0xFEED &&
+	    x86_gpr(&vm, NVMM_X64_GPR_R10) == 0x5A,
+	    "wrmsr answered with RAX and R11 changed: the guest has them");
+}
+
 static void
 test_wrmsr_exits(uint32_t msr)
 {
@@ -352,13 +388,14 @@ main(void)
 
 	t_require_nvmm();
 	intel = x86_host_intel();
-	t_plan(nexit * 3 + 1 + 3 * 2 + 3 + 1 + 3 + NINKERNEL * 3 + 6 + 3 +
+	t_plan(nexit * 3 + 1 + 2 + 3 * 2 + 3 + 1 + 3 + NINKERNEL * 3 + 6 + 3 +
 	    2 * (intel ? 2 : 4));
 
 	x86_vm_create(&vm, x86_msr_begin, x86_msr_end);
 	for (size_t i = 0; i < nexit; i++)
 		test_rdmsr_exits(exiting_msrs[i]);
 	test_rdmsr_more_gprs();
+	test_msr_answer_other_gprs();
 	test_wrmsr_exits(0x1B);
 	test_wrmsr_exits(0xFFFFFFFF);
 	test_wrmsr_exits(0x34);

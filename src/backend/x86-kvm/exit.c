@@ -30,17 +30,6 @@ exit_pending(struct kvmx86_vcpu *cpu, enum kvmx86_pending what, uint64_t rip)
 	cpu->exit_rip = rip;
 }
 
-/*
- * An MSR exit's GPRs are also compared after the run installed the
- * emulator's over them (run_msr_regs_are_kvms()): copied.
- */
-static void
-exit_msr_pending(struct kvmx86_vcpu *cpu)
-{
-	exit_pending(cpu, KVMX86_PENDING_MSR, cpu->run->s.regs.regs.rip);
-	cpu->exit_regs = cpu->run->s.regs.regs;
-}
-
 static void
 exit_invalid(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
@@ -87,7 +76,7 @@ exit_rdmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->reason = NVMM_VCPU_EXIT_RDMSR;
 	exit->u.rdmsr.msr = cpu->run->msr.index;
 	exit->u.rdmsr.npc = kvmx86_msr_npc(cpu);
-	exit_msr_pending(cpu);
+	exit_pending(cpu, KVMX86_PENDING_MSR, cpu->run->s.regs.regs.rip);
 	cpu->exit_npc = exit->u.rdmsr.npc;
 	exit_msr_local(cpu, exit, false);
 }
@@ -99,7 +88,7 @@ exit_wrmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->u.wrmsr.msr = cpu->run->msr.index;
 	exit->u.wrmsr.val = cpu->run->msr.data;
 	exit->u.wrmsr.npc = kvmx86_msr_npc(cpu);
-	exit_msr_pending(cpu);
+	exit_pending(cpu, KVMX86_PENDING_MSR, cpu->run->s.regs.regs.rip);
 	cpu->exit_npc = exit->u.wrmsr.npc;
 	exit_msr_local(cpu, exit, true);
 }

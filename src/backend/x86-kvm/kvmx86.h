@@ -174,7 +174,6 @@ struct kvmx86_vcpu {
 	enum kvmx86_pending pending;
 	bool served;			/* an assist served it */
 	uint64_t exit_rip;
-	struct kvm_regs exit_regs;	/* MSR exits: the GPRs at the exit */
 	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
 	struct nvmm_x86_exit_io exit_io;	/* IO exits: the record */
 	struct nvmm_vcpu_exit stash;	/* the stashed exit */

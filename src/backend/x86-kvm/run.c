@@ -517,52 +517,45 @@ run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
 }
 
 /*
- * Whether KVM's own completion of the MSR exit ends with these GPRs (RIP
- * on the instruction here): RDMSR loads EAX and EDX from the answer,
- * zero-extended. Then they need not travel back: a dirty KVM_SYNC_X86_REGS
- * costs KVM a register load and an event check, ~2% of an exit.
+ * Whether KVM's own completion of the MSR exit ends with the committed GPRs
+ * anyway, so that they need not be installed: a dirty KVM_SYNC_X86_REGS
+ * costs KVM a register load and an event check, ~2% of an exit. KVM moves
+ * RIP past the instruction and an RDMSR loads EAX and EDX, zero-extended
+ * (run_msr_answer_fits()); every other GPR must be as at the exit, which
+ * the sync area holds while nothing was installed (run_exit_regs()).
  */
-static bool
-run_msr_regs_are_kvms(const struct kvmx86_vcpu *cpu,
-    const struct kvm_regs *regs)
+static inline bool
+run_msr_gprs_are_kvms(const struct kvmx86_vcpu *cpu, const uint64_t *g)
 {
-	const struct kvm_regs *e = &cpu->exit_regs;
+	const struct kvm_regs *r = &cpu->run->s.regs.regs;
 
-	if (cpu->run->exit_reason == KVM_EXIT_X86_RDMSR) {
-		if ((regs->rax >> 32) != 0 || (regs->rdx >> 32) != 0)
-			return false;
-	} else if (regs->rax != e->rax || regs->rdx != e->rdx) {
+	if (cpu->run->exit_reason != KVM_EXIT_X86_RDMSR &&
+	    (g[NVMM_X64_GPR_RAX] != r->rax || g[NVMM_X64_GPR_RDX] != r->rdx))
 		return false;
-	}
-	/* The rest as at the exit; no copy of the 144 bytes to compare. */
-	return regs->rbx == e->rbx && regs->rcx == e->rcx &&
-	    memcmp(&regs->rsi, &e->rsi, sizeof(*regs) -
-	    offsetof(struct kvm_regs, rsi)) == 0;
+	return g[NVMM_X64_GPR_RBX] == r->rbx && g[NVMM_X64_GPR_RCX] == r->rcx &&
+	    memcmp(&g[NVMM_X64_GPR_RSP], &r->rsp, 2 * sizeof(uint64_t)) == 0 &&
+	    memcmp(&g[NVMM_X64_GPR_RSI], &r->rsi, 2 * sizeof(uint64_t)) == 0 &&
+	    memcmp(&g[NVMM_X64_GPR_R8], &r->r8, 8 * sizeof(uint64_t)) == 0 &&
+	    g[NVMM_X64_GPR_RFLAGS] == r->rflags;
 }
 
-_Static_assert(offsetof(struct kvm_regs, rax) == 0 &&
-    offsetof(struct kvm_regs, rbx) == 8 &&
-    offsetof(struct kvm_regs, rcx) == 16 &&
-    offsetof(struct kvm_regs, rdx) == 24 &&
-    offsetof(struct kvm_regs, rsi) == 32 &&
-    sizeof(struct kvm_regs) == 144, "struct kvm_regs: RAX-RDX, then RSI on");
-
-/* After the commit is installed: hand the MSR answer to KVM's completion. */
+/*
+ * After the commit is installed: hand the MSR answer (the committed RAX
+ * and RDX) to KVM's completion.
+ */
 static void
-run_msr_plan(struct kvmx86_vcpu *cpu, const struct run_plan *plan)
+run_msr_plan(struct kvmx86_vcpu *cpu, const struct nvmm_comm_page *comm,
+    const struct run_plan *plan)
 {
 	struct kvm_run *run = cpu->run;
-	struct kvm_regs *regs = &run->s.regs.regs;
+	const uint64_t *g = comm->state.gprs;
 
 	if (plan->msr_answer) {
 		run->msr.error = 0;
-		run->msr.data = (regs->rax & 0xFFFFFFFFULL) | regs->rdx << 32;
+		run->msr.data = (g[NVMM_X64_GPR_RAX] & 0xFFFFFFFFULL) |
+		    g[NVMM_X64_GPR_RDX] << 32;
 		/* KVM moves RIP past the instruction itself. */
-		regs->rip = cpu->exit_rip;
-		if (run_msr_regs_are_kvms(cpu, regs))
-			run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
-		else
-			run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		run->s.regs.regs.rip = cpu->exit_rip;
 	} else if (plan->msr_gp) {
 		run->msr.error = 1;	/* KVM injects #GP(0) */
 	}
@@ -613,7 +606,7 @@ run_install(struct kvmx86_vcpu *cpu, struct fe_vcpu *v,
 		v->event_commit = false;
 		bad_event = !plan->msr_gp && kvmx86_inject(cpu, &v->event) != 0;
 	}
-	run_msr_plan(cpu, plan);
+	run_msr_plan(cpu, comm, plan);
 	/* KVM finishes the pending operation as encoded now, whenever it runs. */
 	cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
 	return bad_event ? EINVAL : 0;
@@ -735,13 +728,18 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 		if ((error = run_slow(m, v, exit)) != RUN_ENTER)
 			return error;
 	} else {
-		/* run_install() with no event, at most GPRS committed. */
-		error = comm->state_commit == 0 ? 0 :
+		/*
+		 * run_install() with no event, at most GPRS committed; an MSR
+		 * answer's GPRs only where KVM's completion would not end
+		 * with them anyway (the slow path installs them always).
+		 */
+		error = comm->state_commit == 0 || (plan.msr_answer &&
+		    run_msr_gprs_are_kvms(cpu, comm->state.gprs)) ? 0 :
 		    kvmx86_state_set(cpu, NVMM_X64_STATE_GPRS, &comm->state);
+		if (plan.msr_answer)
+			run_msr_plan(cpu, comm, &plan);
 		comm->state_commit = 0;
 		comm->state_cached = 0;
-		if (plan.msr_answer)
-			run_msr_plan(cpu, &plan);
 		cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
 		if (error != 0) {
 			run_state_refused(cpu, exit, error);
