@@ -219,25 +219,36 @@ io_destroy_cb(struct nvmm_io *io)
 }
 
 /*
+ * A VM stopped at io_sem's first IN, with cb as its I/O callback: whether
+ * the exit came and nvmm_assist_io() served it.
+ */
+static bool
+sem_assist_first_in(struct t_vm *vm, void (*cb)(struct nvmm_io *))
+{
+	struct nvmm_assist_callbacks cbs = { .io = cb };
+
+	t_vm_create(vm, 0);
+	T_CHECK(nvmm_vcpu_configure(&vm->mach, &vm->vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	t_vm_load(vm, T_CODE_BASE, io_sem_begin, io_sem_end);
+	t_vm_long_mode(vm, T_CODE_BASE, 0x8000);
+	return io_exit_at(vm, AT(io_sem, io_sem_in1)) &&
+	    nvmm_assist_io(&vm->mach, &vm->vcpu) == 0;
+}
+
+/*
  * The assist holds a use of its vCPU across the callbacks: a destroy
  * from one would wait for itself. It fails, and the vCPU stays usable.
  */
 static void
 sem_destroy_in_callback(void)
 {
-	struct nvmm_assist_callbacks cbs = { .io = io_destroy_cb };
 	struct t_vm vm;
 	bool served;
 
-	t_vm_create(&vm, 0);
-	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
-	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
-	t_vm_load(&vm, T_CODE_BASE, io_sem_begin, io_sem_end);
-	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
 	cb_vm = &vm;
 	cb_vcpu_err = cb_mach_err = -1;
-	served = io_exit_at(&vm, AT(io_sem, io_sem_in1)) &&
-	    nvmm_assist_io(&vm.mach, &vm.vcpu) == 0;
+	served = sem_assist_first_in(&vm, io_destroy_cb);
 	t_ok(served && cb_vcpu_err == EBUSY && cb_mach_err == EBUSY,
 	    "vCPU and machine destroy from the assist's callback: EBUSY "
 	    "(got %d, %d)", cb_vcpu_err, cb_mach_err);
@@ -270,18 +281,11 @@ io_getstate_cb(struct nvmm_io *io)
 static void
 sem_state_in_callback(void)
 {
-	struct nvmm_assist_callbacks cbs = { .io = io_getstate_cb };
 	struct t_vm vm;
 	bool served;
 
-	t_vm_create(&vm, 0);
-	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
-	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
-	t_vm_load(&vm, T_CODE_BASE, io_sem_begin, io_sem_end);
-	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
 	cb_get_err = -1;
-	served = io_exit_at(&vm, AT(io_sem, io_sem_in1)) &&
-	    nvmm_assist_io(&vm.mach, &vm.vcpu) == 0;
+	served = sem_assist_first_in(&vm, io_getstate_cb);
 	t_ok(served && cb_get_err == 0,
 	    "getstate (a fetch) and setstate from the assist's callback: 0 "
 	    "(got %d)", cb_get_err);
