@@ -33,12 +33,7 @@ start16:
 	.text
 	.code32
 start32:
-	movw	$SEL_DATA, %ax
-	movw	%ax, %ds
-	movw	%ax, %es
-	movw	%ax, %fs
-	movw	%ax, %gs
-	movw	%ax, %ss
+	LOAD_FLAT_DATA
 	movl	$stack_top, %esp
 	movl	$bss_start, %edi
 	movl	$bss_end, %ecx
@@ -50,21 +45,6 @@ start32:
 	hlt
 	jmp	1b
 
-/* Accessed bits preset: the CPU must never write the GDT, which is in ROM. */
-	.section .rodata
-	.balign	8
-gdt:
-	.quad	0
-	.quad	0x00cf9b000000ffff	/* 0x08: code, base 0, 4 GiB, 32-bit */
-	.quad	0x00cf93000000ffff	/* 0x10: data, base 0, 4 GiB */
-gdt_end:
-	.if	gdt_end - gdt - 1 != GDT_LIMIT
-	.error	"seg.h GDT_LIMIT does not match the table"
-	.endif
-	.balign	4
-	.word	0
-gdt_desc:
-	.word	GDT_LIMIT
-	.long	gdt
+	FLAT_GDT gdt		/* in ROM: the CPU must never write it */
 
 	.section .note.GNU-stack, "", @progbits

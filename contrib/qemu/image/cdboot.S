@@ -30,31 +30,12 @@ cdboot_start:
 	ljmpl	$SEL_CODE, $2f
 
 	.code32
-2:	movw	$SEL_DATA, %ax
-	movw	%ax, %ds
-	movw	%ax, %es
-	movw	%ax, %fs
-	movw	%ax, %gs
-	movw	%ax, %ss
+2:	LOAD_FLAT_DATA
 	movl	$0x7c00, %esp
 	call	cdload			/* does not return */
 3:	hlt
 	jmp	3b
 
-	.section .rodata
-	.balign	8
-cd_gdt:
-	.quad	0
-	.quad	0x00cf9b000000ffff	/* 0x08: code, base 0, 4 GiB, 32-bit */
-	.quad	0x00cf93000000ffff	/* 0x10: data, base 0, 4 GiB */
-cd_gdt_end:
-	.if	cd_gdt_end - cd_gdt - 1 != GDT_LIMIT
-	.error	"seg.h GDT_LIMIT does not match the table"
-	.endif
-	.balign	4
-	.word	0
-cd_gdt_desc:
-	.word	GDT_LIMIT
-	.long	cd_gdt
+	FLAT_GDT cd_gdt
 
 	.section .note.GNU-stack, "", @progbits

@@ -44,23 +44,8 @@ _start:
 	jmp	2b
 
 /* ---- descriptors (accessed bits preset so the CPU never writes them) ---- */
-	.section .rodata
-	.balign 8
-	.globl	gdt
-gdt:
-	.quad	0
-	.quad	0x00cf9b000000ffff	/* 0x08: code, base 0, 4 GiB, 32-bit */
-	.quad	0x00cf93000000ffff	/* 0x10: data, base 0, 4 GiB */
-gdt_end:
-	.if	gdt_end - gdt - 1 != GDT_LIMIT
-	.error	"seg.h GDT_LIMIT does not match the table"
-	.endif
-
-	.balign 4
-	.word	0
-gdt_desc:
-	.word	GDT_LIMIT
-	.long	gdt
+	.globl	gdt			/* trampoline.S's descriptor names it */
+	FLAT_GDT gdt
 
 /* ---- stacks: outside .bss, so the clear above need not cover them ---- */
 	.section .stack, "aw", @nobits

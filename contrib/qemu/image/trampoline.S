@@ -34,12 +34,7 @@ tramp_end:
 	.text
 	.code32
 ap_entry32:
-	movw	$SEL_DATA, %ax
-	movw	%ax, %ds
-	movw	%ax, %es
-	movw	%ax, %fs
-	movw	%ax, %gs
-	movw	%ax, %ss
+	LOAD_FLAT_DATA
 	movl	$ap_stack_top, %esp
 	call	ap_main
 1:	cli
