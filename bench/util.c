@@ -62,10 +62,9 @@ die(const char *fmt, ...)
 }
 
 void
-check(int r, const char *what)
+die_errno(const char *what)
 {
-	if (r == -1)
-		die("%s: %s", what, strerror(errno));
+	die("%s: %s", what, strerror(errno));
 }
 
 /* ---- Syscall counting ------------------------------------------------------- */
