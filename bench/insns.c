@@ -5,17 +5,17 @@
  * our work costs where exits are cheap (bare metal: 1-2 us), which the
  * time table cannot on a nested host. Each loop runs with its exiting
  * instruction at the start of a page and in the middle of one, in real
- * mode and in long mode; the KVM_RUN calls and ioctls per exit come from
- * nvmm-runcount.so.
+ * mode and in long mode; the KVM_RUN calls and ioctls per exit are the
+ * system calls a tracer sees (runcount.c).
  *
  * The process that prints runs two children of itself: one under
  * valgrind --tool=callgrind (instructions, between client requests), one
- * with nvmm-runcount.so preloaded (its counting would add instructions).
+ * traced by runcount.c for the system calls (apart, so that neither
+ * count disturbs the other).
  * libnvmm's loops have budgets (issue 13) and ceilings; bench_insns_tap()
  * checks the ceilings and one KVM_RUN per exit for `meson test`
  * (perf-insns).
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -33,6 +33,7 @@
 #endif
 
 #include "bench.h"
+#include "runcount.h"
 
 #define WARM		16	/* exits before counting: memos filled */
 #define NEXITS		1000	/* exits counted per loop */
@@ -320,11 +321,9 @@ cg_mark(void *p)
 		die("%s: no totals line", path);
 }
 
-/* Preloaded nvmm-runcount.so: all ioctls, and KVM_RUN. */
+/* Traced (runcount.c): all ioctls, and KVM_RUN. */
 struct rc_ctx {
-	const uint64_t *count;
-	uint64_t before[2], delta[2];
-	bool on;
+	uint64_t before[RUNCOUNT_N], delta[RUNCOUNT_N];
 };
 
 static void
@@ -332,8 +331,8 @@ rc_mark(void *p)
 {
 	struct rc_ctx *c = p;
 
-	for (int i = 0; i < 2; i++) {
-		uint64_t now = __atomic_load_n(&c->count[i], __ATOMIC_RELAXED);
+	for (int i = 0; i < RUNCOUNT_N; i++) {
+		uint64_t now = runcount(i);
 
 		c->delta[i] = now - c->before[i];
 		c->before[i] = now;
@@ -342,11 +341,18 @@ rc_mark(void *p)
 
 /*
  * "cg BASE": instructions per exit, "<spec> <side> <insns>" lines;
- * "rc": "<spec> <side> <KVM_RUNs> <ioctls>" per exit.
+ * "rc": "<spec> <side> <KVM_RUNs> <ioctls>" per exit, or "skip <why>"
+ * where this host does not let a process be traced.
  */
 int
 bench_insns_child(const char *mode, const char *arg)
 {
+	char why[200];
+
+	if (strcmp(mode, "rc") == 0 && runcount_start(why, sizeof(why)) != 0) {
+		printf("skip %s\n", why);
+		return 0;
+	}
 	for (unsigned int i = 0; i < NSPECS; i++) {
 		struct spec s = spec_of(i);
 
@@ -357,15 +363,12 @@ bench_insns_child(const char *mode, const char *arg)
 				spec_measure(&s, side, cg_mark, &c);
 				printf("%u %d %.2f\n", i, side, c.total / NEXITS);
 			} else if (strcmp(mode, "rc") == 0) {
-				struct rc_ctx c = { .count = dlsym(RTLD_DEFAULT,
-				    "nvmm_runcount") };
+				struct rc_ctx c = { { 0 }, { 0 } };
 
-				if (c.count == NULL)
-					die("nvmm-runcount.so is not preloaded");
 				spec_measure(&s, side, rc_mark, &c);
 				printf("%u %d %.2f %.2f\n", i, side,
-				    (double)c.delta[1] / NEXITS,
-				    (double)c.delta[0] / NEXITS);
+				    (double)c.delta[RUNCOUNT_KVM_RUN] / NEXITS,
+				    (double)c.delta[RUNCOUNT_IOCTLS] / NEXITS);
 			} else {
 				return -1;
 			}
@@ -386,8 +389,7 @@ struct counts {
 
 /* Run argv with its stdout on a pipe; parse each line into c. */
 static int
-child_collect(char *const argv[], const char *preload, bool cg,
-    struct counts *c)
+child_collect(char *const argv[], bool cg, struct counts *c)
 {
 	int fd[2], status;
 	char line[256];
@@ -400,8 +402,6 @@ child_collect(char *const argv[], const char *preload, bool cg,
 		dup2(fd[1], 1);
 		close(fd[0]);
 		close(fd[1]);
-		if (preload != NULL)
-			setenv("LD_PRELOAD", preload, 1);
 		execvp(argv[0], argv);
 		fprintf(stderr, "nvmm-bench: %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -413,6 +413,11 @@ child_collect(char *const argv[], const char *preload, bool cg,
 		int side;
 		double a, b;
 
+		if (strncmp(line, "skip ", 5) == 0) {
+			snprintf(c->why, sizeof(c->why), "%.*s",
+			    (int)strcspn(line + 5, "\n"), line + 5);
+			continue;
+		}
 		if (sscanf(line, "%u %d %lf %lf", &i, &side, &a, &b) < 3 ||
 		    i >= NSPECS || side < 0 || side >= NSIDES)
 			continue;
@@ -451,7 +456,7 @@ have_valgrind(void)
 static void
 counts_collect(struct counts *c)
 {
-	char self[4096], so[4200], dir[] = "/tmp/nvmm-insns.XXXXXX";
+	char self[4096], dir[] = "/tmp/nvmm-insns.XXXXXX";
 	char base[sizeof(dir) + 16];
 	ssize_t n;
 
@@ -474,8 +479,6 @@ counts_collect(struct counts *c)
 	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
 		die("/proc/self/exe: %s", strerror(errno));
 	self[n] = '\0';
-	snprintf(so, sizeof(so), "%.*s/nvmm-runcount.so",
-	    (int)(strrchr(self, '/') - self), self);
 	if (mkdtemp(dir) == NULL)
 		die("mkdtemp: %s", strerror(errno));
 	snprintf(base, sizeof(base), "%s/cg", dir);
@@ -491,9 +494,9 @@ counts_collect(struct counts *c)
 		char *rc[] = { self, "--insns-child", "rc", NULL, NULL };
 
 		snprintf(out, sizeof(out), "--callgrind-out-file=%s", base);
-		if (child_collect(cg, NULL, true, c) != 0)
+		if (child_collect(cg, true, c) != 0)
 			snprintf(c->why, sizeof(c->why), "the callgrind run failed");
-		else if (child_collect(rc, so, false, c) != 0)
+		else if (child_collect(rc, false, c) != 0)
 			snprintf(c->why, sizeof(c->why), "the KVM_RUN count failed");
 	}
 	unlink(base);	/* the final dump, empty */
