@@ -341,8 +341,9 @@ rc_mark(void *p)
 
 /*
  * "cg BASE": instructions per exit, "<spec> <side> <insns>" lines;
- * "rc": "<spec> <side> <KVM_RUNs> <ioctls>" per exit, or "skip <why>"
- * where this host does not let a process be traced.
+ * "rc": "<spec> <side> <KVM_RUNs> <ioctls>" over the NEXITS exits (whole
+ * numbers: one KVM_RUN more is seen), or "skip <why>" where this host
+ * does not let a process be traced.
  */
 int
 bench_insns_child(const char *mode, const char *arg)
@@ -366,9 +367,9 @@ bench_insns_child(const char *mode, const char *arg)
 				struct rc_ctx c = { { 0 }, { 0 } };
 
 				spec_measure(&s, side, rc_mark, &c);
-				printf("%u %d %.2f %.2f\n", i, side,
-				    (double)c.delta[RUNCOUNT_KVM_RUN] / NEXITS,
-				    (double)c.delta[RUNCOUNT_IOCTLS] / NEXITS);
+				printf("%u %d %llu %llu\n", i, side,
+				    (unsigned long long)c.delta[RUNCOUNT_KVM_RUN],
+				    (unsigned long long)c.delta[RUNCOUNT_IOCTLS]);
 			} else {
 				return -1;
 			}
@@ -424,8 +425,8 @@ child_collect(char *const argv[], bool cg, struct counts *c)
 		if (cg) {
 			c->insns[i][side] = a;
 		} else {
-			c->runs[i][side] = a;
-			c->ioctls[i][side] = b;
+			c->runs[i][side] = a / NEXITS;
+			c->ioctls[i][side] = b / NEXITS;
 		}
 	}
 	if (f != NULL)
@@ -576,7 +577,7 @@ bench_insns_tap(void)
 		    mode_name[s.long_mode], place_name[s.page_start],
 		    c.insns[i][SIDE_LIB], loops[s.loop].ceiling,
 		    loops[s.loop].budget, c.insns[i][SIDE_RAW]);
-		printf("%s %u - %s, %s mode, %s: %.2f KVM_RUN per exit (want 1)\n",
+		printf("%s %u - %s, %s mode, %s: %.3f KVM_RUN per exit (want 1)\n",
 		    runs ? "ok" : "not ok", 2 * i + 2, what,
 		    mode_name[s.long_mode], place_name[s.page_start],
 		    c.runs[i][SIDE_LIB]);
