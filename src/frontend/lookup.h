@@ -15,12 +15,11 @@
  *	bits 23-0	uses: entry points at work on the vCPU
  *
  * A machine handle's opaque areas field holds the key: the cookie and
- * LIVE as a free word of that machine holds them. Once the word shows
- * LIVE (tested on its own: the key comes from the caller), one XOR and a
- * shift compare the handle with the word: from OWNED up for a locked
- * take (this creation, not dying, nobody holds or waits for the lock),
- * from DYING up for a use alone. The machine words (machine.c) have the
- * same layout without the lock.
+ * LIVE as a free word of that machine holds them. The fast take expects
+ * the word to be that key exactly (no uses, lock free, not dying) and
+ * swaps in the use with one compare-and-swap; the slow half compares
+ * from DYING up for a use, taking the lock apart. The machine words
+ * (machine.c) have the same layout without the lock.
  */
 #ifndef NVMM_FE_LOOKUP_H
 #define NVMM_FE_LOOKUP_H
@@ -35,6 +34,7 @@
 #define FE_DYING	(UINT64_C(1) << FE_DYING_SHIFT)
 #define FE_LIVE		(UINT64_C(1) << 27)
 #define FE_COOKIE_SHIFT	28
+#define FE_COOKIES	(~UINT64_C(0) << FE_COOKIE_SHIFT)
 #define FE_KEY(cookie)	((uint64_t)(cookie) << FE_COOKIE_SHIFT | FE_LIVE)
 
 /*
@@ -67,32 +67,37 @@ struct fe_taken {
 };
 struct fe_taken fe_vcpu_take_slow(const struct nvmm_machine *,
     const struct nvmm_vcpu *, bool lock);
-void fe_vslot_give_slow(struct fe_vslot *, uint64_t old, uint64_t drop);
+int fe_vslot_give_slow(struct fe_vslot *, uint64_t old, uint64_t drop,
+    int ret);
 void fe_vcpu_lock_slow(struct fe_vslot *);
 
 /*
  * Take drop (uses, and OWNED if held) off the word. A destroy waiting
  * for the last use, or a thread waiting for the lock, is woken by the
- * slow half. The slot outlives the vCPU: only it is touched.
+ * slow half. The slot outlives the vCPU: only it is touched. Returns
+ * ret, the caller's result, which goes through the slow half's call:
+ * the caller keeps nothing across it, so needs no register saved for it.
  */
-static inline void
-fe_vslot_give(struct fe_vslot *s, uint64_t drop)
+static inline int
+fe_vslot_give(struct fe_vslot *s, uint64_t drop, int ret)
 {
 	uint64_t old;
 
 	old = atomic_fetch_sub_explicit(&s->word, drop, memory_order_release);
 	if (__builtin_expect((old & (FE_DYING |
 	    ((drop & FE_OWNED) != 0 ? FE_WAITED : 0))) != 0, 0))
-		fe_vslot_give_slow(s, old, drop);
+		return fe_vslot_give_slow(s, old, drop, ret);
+	return ret;
 }
 
 /*
  * The fast half of a lookup: a use of the vCPU the handles name, and its
- * lock if asked for. It assumes valid handles of a LIVE vCPU, a free
- * lock, and no other thread changing the word meanwhile; on anything
- * else, the errors included, it returns NULL having taken nothing, and
- * the caller must go to fe_vcpu_take_slow, which checks it all again.
- * It calls nothing, so that the entry points' fast paths need no frame.
+ * lock if asked for. It assumes valid handles of a LIVE vCPU that nobody
+ * uses or locks (the common case: the vCPU's own thread, between calls);
+ * on anything else, the errors included, it returns NULL having taken
+ * nothing, and the caller must go to fe_vcpu_take_slow, which checks it
+ * all again. It calls nothing, so that the entry points' fast paths need
+ * no frame.
  */
 static inline struct fe_vcpu *
 fe_vcpu_take_fast(const struct nvmm_machine *mach,
@@ -110,14 +115,16 @@ fe_vcpu_take_fast(const struct nvmm_machine *mach,
 	cpuid = vcpu->cpuid;
 	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
 		return NULL;
-	s = &fe_vslots[cpuid * NVMM_MAX_MACHINES + id];
-	w = atomic_load_explicit(&s->word, memory_order_relaxed);
-	/* LIVE on its own: a handle's key is not to be trusted. */
-	if (__builtin_expect((w & FE_LIVE) == 0 ||
-	    ((w ^ (uintptr_t)mach->areas) >>
-	    (lock ? FE_OWNED_SHIFT : FE_DYING_SHIFT)) != 0 ||
-	    !atomic_compare_exchange_strong_explicit(&s->word, &w,
-	    w + 1 + (lock ? FE_OWNED : 0), memory_order_acquire,
+	s = &fe_vslots[(uintptr_t)cpuid * NVMM_MAX_MACHINES + id];
+	/*
+	 * The word the handle's key promises when nobody else is at work:
+	 * its cookie, LIVE (set here: a handle's key is not to be trusted),
+	 * no uses, no lock, not dying. The compare-and-swap checks all that
+	 * and takes the use (and the lock) at once.
+	 */
+	w = ((uintptr_t)mach->areas & FE_COOKIES) | FE_LIVE;
+	if (__builtin_expect(!atomic_compare_exchange_strong_explicit(&s->word,
+	    &w, w + 1 + (lock ? FE_OWNED : 0), memory_order_acquire,
 	    memory_order_relaxed), 0))
 		return NULL;
 	v = s->vcpu;
@@ -150,14 +157,17 @@ fe_vcpu_take(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	return t.v;
 }
 
-/* Give the use back (and the lock, if taken with it); v may go then. */
-static inline void
-fe_vcpu_give(struct fe_vcpu *v, bool locked)
+/*
+ * Give the use back (and the lock, if taken with it); v may go then.
+ * Returns ret (fe_vslot_give).
+ */
+static inline int
+fe_vcpu_give(struct fe_vcpu *v, bool locked, int ret)
 {
-	fe_vslot_give(v->slot, 1 + (locked ? FE_OWNED : 0));
+	return fe_vslot_give(v->slot, 1 + (locked ? FE_OWNED : 0), ret);
 }
 
-/* The lock, for a thread that holds a use; fe_vcpu_give(v, true) gives both. */
+/* The lock, for a thread that holds a use; fe_vcpu_give(v, true, ret) gives both. */
 static inline void
 fe_vcpu_lock(struct fe_vcpu *v)
 {

@@ -201,8 +201,9 @@ fe_vcpu_lock_slow(struct fe_vslot *s)
  * race again and the losers mark the word anew), or the destroy that
  * waits for the last use.
  */
-void
-fe_vslot_give_slow(struct fe_vslot *s, uint64_t old, uint64_t drop)
+int
+fe_vslot_give_slow(struct fe_vslot *s, uint64_t old, uint64_t drop,
+    int ret)
 {
 	if ((drop & FE_OWNED) != 0 && (old & FE_WAITED) != 0) {
 		atomic_fetch_and_explicit(&s->word, ~FE_WAITED,
@@ -213,6 +214,7 @@ fe_vslot_give_slow(struct fe_vslot *s, uint64_t old, uint64_t drop)
 	if ((drop & FE_USES) != 0 && (old & FE_DYING) != 0 &&
 	    (old & FE_USES) == (drop & FE_USES))
 		fe_wake();
+	return ret;
 }
 
 /*
@@ -229,7 +231,7 @@ fe_vslot_settle(struct fe_vslot *s)
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_acquire);
 
 	if ((w & (FE_OWNED | FE_WAITED)) == FE_WAITED)
-		fe_vslot_give_slow(s, w, FE_OWNED);
+		(void)fe_vslot_give_slow(s, w, FE_OWNED, 0);
 	if ((w & FE_DYING) != 0 && (w & FE_USES) == 0)
 		fe_wake();
 }
@@ -515,13 +517,13 @@ fe_vcpu_take_slow(const struct nvmm_machine *mach,
 		fe_vcpu_lock(t.v);
 		/* Destroyed while we waited: its run would wait for ours. */
 		if ((atomic_load(&s->word) & FE_DYING) != 0) {
-			fe_vslot_give(s, FE_OWNED);
+			(void)fe_vslot_give(s, FE_OWNED, 0);
 			goto gone;
 		}
 	}
 	return t;
 gone:
-	fe_vslot_give(s, 1);
+	(void)fe_vslot_give(s, 1, 0);
 	t.v = NULL;
 	t.error = ENOENT;
 	return t;
@@ -852,7 +854,7 @@ fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	if ((v = fe_vcpu_take(mach, vcpu, false, &error)) == NULL)
 		goto out;
 	if (fe_assisting(m, v)) {
-		fe_vcpu_give(v, false);
+		(void)fe_vcpu_give(v, false, 0);
 		error = EBUSY;
 		goto out;
 	}
@@ -860,7 +862,7 @@ fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	pthread_mutex_lock(&fe_lock);
 	if ((error = fe_use_kill(&s->word, 1)) != 0) {
 		pthread_mutex_unlock(&fe_lock);
-		fe_vcpu_give(v, false);
+		(void)fe_vcpu_give(v, false, 0);
 		goto out;
 	}
 	m->pages[v->cpuid] = NULL;

@@ -26,8 +26,7 @@ fe_vcpu_configure(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	if ((v = fe_vcpu_take(mach, vcpu, true, &error)) == NULL)
 		return error;
 	error = conf == NULL ? EFAULT : fe_impl->vcpu_configure(v, md, conf);
-	fe_vcpu_give(v, true);
-	return error;
+	return fe_vcpu_give(v, true, error);
 }
 
 int
@@ -44,8 +43,7 @@ fe_vcpu_cpuid(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	if ((v = fe_vcpu_take(mach, vcpu, true, &error)) == NULL)
 		return error;
 	error = fe_impl->vcpu_cpuid(v, leaf, index, regs);
-	fe_vcpu_give(v, true);
-	return error;
+	return fe_vcpu_give(v, true, error);
 }
 
 /* ---- Events from any thread ---------------------------------------------------------- */
@@ -113,8 +111,7 @@ fe_vcpu_inject(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 		return error;
 	fe_event_post(&v->box, &v->comm.event);
 	fe_impl->vcpu_kick(v);
-	fe_vcpu_give(v, false);
-	return 0;
+	return fe_vcpu_give(v, false, 0);
 }
 
 /* ---- Comm page, stop ------------------------------------------------------------------- */
@@ -129,8 +126,7 @@ fe_vcpu_comm(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
 	if ((v = fe_vcpu_take(mach, vcpu, false, &error)) == NULL)
 		return error;
 	*commp = &v->comm;
-	fe_vcpu_give(v, false);
-	return 0;
+	return fe_vcpu_give(v, false, 0);
 }
 
 int

@@ -1,10 +1,11 @@
 /*
- * The vCPU entry points every exit makes, inline in libnvmm's: run,
- * getstate, setstate, and the assists' begin and end. Each is the
- * lookup's fast half (lookup.h), its body on the vCPU found, and the
- * put; when the fast half finds nothing, its twin in vcpu.c does the same
- * through the slow half, which also gives the errors. The rest of the
- * vCPU entry points are in vcpu.c.
+ * The vCPU entry points every exit makes, inline in libnvmm's: the
+ * bodies of run, getstate and setstate (their entry points in libnvmm.c
+ * are the lookup's fast half, lookup.h, and one of these), and the
+ * assists' begin and end. Each body ends with the put; when the fast
+ * half finds nothing, its twin in vcpu.c does the same through the slow
+ * half, which also gives the errors. The rest of the vCPU entry points
+ * are in vcpu.c.
  */
 #ifndef NVMM_FE_VCPU_H
 #define NVMM_FE_VCPU_H
@@ -48,25 +49,7 @@ fe_vcpu_getstate_on(struct fe_vcpu *v, uint64_t wanted, bool locked)
 		error = fe_impl->vcpu_getstate(v);
 		v->comm.state_wanted = 0;
 	}
-	fe_vcpu_give(v, locked);
-	return error;
-}
-
-/*
- * The fast half takes the lock with the use, whether or not a fetch will
- * need it (the lock is free, so it costs nothing more, and a fetch then
- * needs no second step); the slow twin, which also serves a getstate
- * while another thread holds the lock, takes it only for a fetch.
- */
-static inline int
-fe_vcpu_getstate(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, uint64_t wanted)
-{
-	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
-
-	if (v == NULL)
-		return fe_vcpu_getstate_slow(mach, vcpu, wanted);
-	return fe_vcpu_getstate_on(v, wanted, true);
+	return fe_vcpu_give(v, locked, error);
 }
 
 /*
@@ -83,21 +66,11 @@ fe_vcpu_setstate_on(struct fe_vcpu *v, uint64_t flags)
 		error = EINVAL;
 	} else {
 		v->comm.state_commit |= flags;
+		/* Apart: GCC's vectorizer would make five instructions of two. */
+		__asm__("" ::: "memory");
 		v->comm.state_cached |= flags;
 	}
-	fe_vcpu_give(v, false);
-	return error;
-}
-
-static inline int
-fe_vcpu_setstate(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, uint64_t flags)
-{
-	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, false);
-
-	if (v == NULL)
-		return fe_vcpu_setstate_slow(mach, vcpu, flags);
-	return fe_vcpu_setstate_on(v, flags);
+	return fe_vcpu_give(v, false, error);
 }
 
 /* ---- Run ----------------------------------------------------------------------------------- */
@@ -111,20 +84,14 @@ fe_vcpu_run_on(struct fe_vcpu *v)
 	if (fe_event_posted(v))
 		fe_event_take(v);
 	error = fe_impl->vcpu_run(v->mach, v, &v->exit);
-	/* As NetBSD: a stop request lasts until the run returns. */
-	__atomic_store_n(&v->cell->stop, 0, __ATOMIC_SEQ_CST);
-	fe_vcpu_give(v, true);
-	return error;
-}
-
-static inline int
-fe_vcpu_run(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
-{
-	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
-
-	if (v == NULL)
-		return fe_vcpu_run_slow(mach, vcpu);
-	return fe_vcpu_run_on(v);
+	/*
+	 * As NetBSD: a stop request lasts until the run returns. A plain
+	 * store: the next run's stop check comes after its seq_cst store
+	 * of 'running' (run.c), which orders this clear before it, and a
+	 * stop set after the clear is seen there or kicks the run.
+	 */
+	__atomic_store_n(&v->cell->stop, 0, __ATOMIC_RELEASE);
+	return fe_vcpu_give(v, true, error);
 }
 
 /* ---- Assists ------------------------------------------------------------------------------ */
@@ -146,8 +113,7 @@ fe_assist_begin_on(struct fe_vcpu *v, struct fe_assist *as,
 	error = io != NULL ? fe_impl->vcpu_io_access(v, io) :
 	    fe_impl->vcpu_mem_access(v, mem);
 	if (error != 0) {
-		fe_vcpu_give(v, true);
-		return error;
+		return fe_vcpu_give(v, true, error);
 	}
 	as->v = v;
 	as->locked = true;
@@ -192,8 +158,7 @@ fe_vcpu_assist_end(struct fe_assist *as, bool served)
 		fe_vcpu_lock(v);	/* lent to a callback, which gave it back */
 	if (served)
 		error = fe_impl->vcpu_access_done(v);
-	fe_vcpu_give(v, true);
-	return error;
+	return fe_vcpu_give(v, true, error);
 }
 
 #endif /* NVMM_FE_VCPU_H */

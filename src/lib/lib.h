@@ -9,14 +9,21 @@
 /* Only the API entry points leave the shared library. */
 #define NVMM_EXPORT	__attribute__((__visibility__("default")))
 
-/* The API boundary: an errno value from below becomes -1 + errno. */
+/*
+ * The API boundary: an errno value from below becomes -1 + errno. The
+ * errno write is out of line (libnvmm.c), reached by a jump: an entry
+ * point's success path then keeps nothing across a call, and needs no
+ * stack frame for it.
+ */
+int lib_fail(int error)
+    __attribute__((__visibility__("hidden"), __cold__, __noinline__));
+
 static inline int
 lib_result(int error)
 {
-	if (error == 0)
+	if (__builtin_expect(error == 0, 1))
 		return 0;
-	errno = error;
-	return -1;
+	return lib_fail(error);
 }
 
 #endif /* NVMM_LIB_H */

@@ -14,6 +14,13 @@
 #include "../frontend/vcpu.h"
 #include "lib.h"
 
+int
+lib_fail(int error)
+{
+	errno = error;
+	return -1;
+}
+
 /* ---- Initialisation and capability ---------------------------------------- */
 
 NVMM_EXPORT int
@@ -101,18 +108,53 @@ nvmm_vcpu_configure(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
 
 /* ---- State and events ---------------------------------------------------------- */
 
+/*
+ * Setstate, getstate and run, the calls every exit makes, are the
+ * lookup's fast half and their bodies inline (frontend/vcpu.h). When the
+ * fast half finds nothing, the whole call is made again through the slow
+ * half (vcpu.c), which also gives the errors; from here by a jump, so
+ * that the fast path needs no frame to come back to.
+ */
+static __attribute__((noinline)) int
+lib_setstate_slow(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
+    uint64_t flags)
+{
+	return lib_result(fe_vcpu_setstate_slow(mach, vcpu, flags));
+}
+
 NVMM_EXPORT int
 nvmm_vcpu_setstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
     uint64_t flags)
 {
-	return lib_result(fe_vcpu_setstate(mach, vcpu, flags));
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, false);
+
+	if (v == NULL)
+		return lib_setstate_slow(mach, vcpu, flags);
+	return lib_result(fe_vcpu_setstate_on(v, flags));
 }
 
+static __attribute__((noinline)) int
+lib_getstate_slow(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
+    uint64_t flags)
+{
+	return lib_result(fe_vcpu_getstate_slow(mach, vcpu, flags));
+}
+
+/*
+ * The fast half takes the lock with the use, whether or not a fetch will
+ * need it (the lock is free, so it costs nothing more, and a fetch then
+ * needs no second step); the slow twin, which also serves a getstate
+ * while another thread holds the lock, takes it only for a fetch.
+ */
 NVMM_EXPORT int
 nvmm_vcpu_getstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
     uint64_t flags)
 {
-	return lib_result(fe_vcpu_getstate(mach, vcpu, flags));
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
+
+	if (v == NULL)
+		return lib_getstate_slow(mach, vcpu, flags);
+	return lib_result(fe_vcpu_getstate_on(v, flags, true));
 }
 
 NVMM_EXPORT int
@@ -124,10 +166,20 @@ nvmm_vcpu_inject(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 
 /* ---- Running ------------------------------------------------------------------------- */
 
+static __attribute__((noinline)) int
+lib_run_slow(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
+{
+	return lib_result(fe_vcpu_run_slow(mach, vcpu));
+}
+
 NVMM_EXPORT int
 nvmm_vcpu_run(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu)
 {
-	return lib_result(fe_vcpu_run(mach, vcpu));
+	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
+
+	if (v == NULL)
+		return lib_run_slow(mach, vcpu);
+	return lib_result(fe_vcpu_run_on(v));
 }
 
 NVMM_EXPORT int
