@@ -53,13 +53,13 @@ int fe_vcpu_stop(const struct nvmm_vcpu *);
 /*
  * Getstate, setstate, run and the assists are inline in vcpu.h.
  *
- * Assists: the access behind the last IO / MEMORY exit (EINVAL if there
- * is none), served by the caller through the vCPU's callbacks. The begin
- * looks the vCPU up once and keeps a use of it and its lock until the
- * end, which tells whether the access was served; meanwhile a destroy of
- * that vCPU or its machine from this thread (a callback) fails with
- * EBUSY, and an entry point that wants the lock, from a callback, borrows
- * it. The data buffer stays valid until the next run.
+ * Assists: the access behind the last IO / MEMORY exit (v->access; EINVAL
+ * if there is none), served by the caller through the vCPU's callbacks.
+ * An assist looks the vCPU up once and keeps a use of it and its lock
+ * until it marks the access served; around the callbacks (fe_assist_enter,
+ * fe_assist_leave) a destroy of that vCPU or its machine from this thread
+ * fails with EBUSY, and an entry point that wants the lock borrows it.
+ * The data buffer stays valid until the next run.
  */
 struct fe_assist {
 	struct fe_vcpu *v;

@@ -152,7 +152,7 @@ fe_vslot_futex(struct fe_vslot *s)
 /*
  * An assist of this thread holds the lock of the vCPU in slot s: a
  * callback's entry point takes it over, and its put gives it back; the
- * assist's end then takes it again (vcpu.c).
+ * assist takes it again when the callbacks return (fe_assist_leave, vcpu.h).
  */
 static bool
 fe_vcpu_borrow(const struct fe_vslot *s)

@@ -51,6 +51,7 @@ struct fe_area {
  */
 #define FE_CELL_MAGIC	0x6e766d6d73746f70ULL	/* "nvmmstop" */
 
+struct fe_access;
 struct fe_vcpu;
 struct fe_vslot;
 
@@ -93,6 +94,7 @@ struct fe_vcpu {
 	/* Uses and the lock that serialises run/getstate/assists (lookup.h). */
 	struct fe_vslot *slot;
 	struct nvmm_vcpu_exit exit;	/* handed out as vcpu->exit */
+	struct fe_access *access;	/* the backend's (vcpu_create) */
 	void *cpudata;			/* backend */
 };
 
@@ -130,13 +132,35 @@ struct fe_machine {
 
 /*
  * An I/O exit's elements: count accesses of io.size bytes, back to back
- * from io.data. The backend fills io as the callback gets it but for mach
- * and vcpu (libnvmm's), so that an assist copies nothing; an MMIO exit's
- * access is a struct nvmm_mem filled the same way.
+ * from io.data.
  */
 struct fe_io_access {
 	struct nvmm_io io;
 	size_t count;
+};
+
+/* struct fe_access's pending: what the assists serve. */
+#define FE_ACCESS_NONE	0
+#define FE_ACCESS_IO	1	/* an I/O exit: io */
+#define FE_ACCESS_MEM	2	/* an MMIO exit: mem */
+/* Other values: the backend's own pending operations, not the assists'. */
+
+/*
+ * The access behind the last exit, which the assists read in place: the
+ * backend fills it at an IO or MEMORY exit as the callback gets it (all
+ * but mach and vcpu, libnvmm's) and keeps pending as long as the
+ * operation is; an assist calls the callbacks and sets served. Both words
+ * are the backend's own record of the operation, which it finishes at the
+ * next run: so an assist needs no backend call, unless the emulator holds
+ * GPRs (vcpu_access_done). Set up by vcpu_create (fe_vcpu.access).
+ */
+struct fe_access {
+	uint8_t pending;	/* FE_ACCESS_*, or the backend's own */
+	bool served;
+	union {
+		struct fe_io_access io;
+		struct nvmm_mem mem;
+	};
 };
 
 /* ---- The backend contract -------------------------------------------------- */
@@ -160,10 +184,11 @@ struct nvmm_impl {
 	int (*machine_configure)(struct fe_machine *, uint64_t, void *);
 
 	/*
-	 * Creates the vCPU and installs the RESET state (comm->state,
-	 * cached); also for an id destroyed before, which must then be a new
-	 * vCPU in every respect. The frontend calls it for an id only once
-	 * vcpu_destroy of its last vCPU returned.
+	 * Creates the vCPU, installs the RESET state (comm->state, cached)
+	 * and points v->access at its record of pending accesses; also for
+	 * an id destroyed before, which must then be a new vCPU in every
+	 * respect. The frontend calls it for an id only once vcpu_destroy of
+	 * its last vCPU returned.
 	 */
 	int (*vcpu_create)(struct fe_machine *, struct fe_vcpu *);
 	/*
@@ -197,11 +222,10 @@ struct nvmm_impl {
 	void (*vcpu_kick)(struct fe_vcpu *);
 
 	/*
-	 * The access behind the last IO / MEMORY exit, filled as the
-	 * callbacks get it (all but mach and vcpu), and its completion.
+	 * After an assist served the access (v->access->served), when the
+	 * emulator holds GPRs (comm.state_cached): update them as the
+	 * finished instruction leaves them, as NVMM's assists do.
 	 */
-	int (*vcpu_io_access)(struct fe_vcpu *, struct fe_io_access *);
-	int (*vcpu_mem_access)(struct fe_vcpu *, struct nvmm_mem *);
 	int (*vcpu_access_done)(struct fe_vcpu *);
 
 	/*

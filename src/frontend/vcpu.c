@@ -181,13 +181,3 @@ fe_vcpu_run_slow(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 
 	return t.v == NULL ? t.error : fe_vcpu_run_on(t.v);
 }
-
-int
-fe_assist_begin_slow(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, struct fe_assist *as,
-    struct fe_io_access *io, struct nvmm_mem *mem)
-{
-	struct fe_taken t = fe_vcpu_take_slow(mach, vcpu, true);
-
-	return t.v == NULL ? t.error : fe_assist_begin_on(t.v, as, io, mem);
-}

@@ -2,10 +2,10 @@
  * The vCPU entry points every exit makes, inline in libnvmm's: the
  * bodies of run, getstate and setstate (their entry points in libnvmm.c
  * are the lookup's fast half, lookup.h, and one of these), and the
- * assists' begin and end. Each body ends with the put; when the fast
- * half finds nothing, its twin in vcpu.c does the same through the slow
- * half, which also gives the errors. The rest of the vCPU entry points
- * are in vcpu.c.
+ * assists' steps around their callbacks. Each body ends with the put;
+ * when the fast half finds nothing, its twin in vcpu.c does the same
+ * through the slow half, which also gives the errors. The rest of the
+ * vCPU entry points are in vcpu.c.
  */
 #ifndef NVMM_FE_VCPU_H
 #define NVMM_FE_VCPU_H
@@ -22,9 +22,6 @@ int fe_vcpu_getstate_slow(const struct nvmm_machine *,
 int fe_vcpu_setstate_slow(const struct nvmm_machine *,
     const struct nvmm_vcpu *, uint64_t flags);
 int fe_vcpu_run_slow(const struct nvmm_machine *, const struct nvmm_vcpu *);
-int fe_assist_begin_slow(const struct nvmm_machine *,
-    const struct nvmm_vcpu *, struct fe_assist *, struct fe_io_access *,
-    struct nvmm_mem *);
 
 /* ---- State ------------------------------------------------------------------------------ */
 
@@ -99,66 +96,29 @@ fe_vcpu_run_on(struct fe_vcpu *v)
 /*
  * One lookup per assist: PIO and MMIO exits are the commonest, and a
  * lookup of its own for the end would cost as much as the rest of the
- * assist. The use and the lock are kept across the callbacks; these may
- * still run, stop or read the state of this vCPU: a locked take on this
- * thread, of the vCPU it assists, borrows the assist's lock and gives it
- * back with its own put (fe_vcpu_borrow); the end then takes it again.
+ * assist. The assist (libnvmm's) takes the vCPU with its lock
+ * (fe_vcpu_take) and keeps both across the callbacks, reading the access
+ * in place (v->access); these may still run, stop or read the state of
+ * this vCPU: a locked take on this thread, of the vCPU it assists, borrows
+ * the assist's lock and gives it back with its own put (fe_vcpu_borrow),
+ * and the assist takes it again when they return (fe_assist_leave).
  */
-static inline int
-fe_assist_begin_on(struct fe_vcpu *v, struct fe_assist *as,
-    struct fe_io_access *io, struct nvmm_mem *mem)
+static inline void
+fe_assist_enter(struct fe_assist *as, struct fe_vcpu *v)
 {
-	int error;
-
-	error = io != NULL ? fe_impl->vcpu_io_access(v, io) :
-	    fe_impl->vcpu_mem_access(v, mem);
-	if (error != 0) {
-		return fe_vcpu_give(v, true, error);
-	}
 	as->v = v;
 	as->locked = true;
 	as->outer = fe_assists;
 	fe_assists = as;
-	return 0;
 }
 
-static inline int
-fe_vcpu_io_begin(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, struct fe_io_access *acc,
-    struct fe_assist *as)
+/* After the callbacks: the vCPU's lock is the assist's again. */
+static inline void
+fe_assist_leave(struct fe_assist *as)
 {
-	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
-
-	if (v == NULL)
-		return fe_assist_begin_slow(mach, vcpu, as, acc, NULL);
-	return fe_assist_begin_on(v, as, acc, NULL);
-}
-
-static inline int
-fe_vcpu_mem_begin(const struct nvmm_machine *mach,
-    const struct nvmm_vcpu *vcpu, struct nvmm_mem *acc,
-    struct fe_assist *as)
-{
-	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, true);
-
-	if (v == NULL)
-		return fe_assist_begin_slow(mach, vcpu, as, NULL, acc);
-	return fe_assist_begin_on(v, as, NULL, acc);
-}
-
-/* Whether the access was served; the lock and the use go back. */
-static inline int
-fe_vcpu_assist_end(struct fe_assist *as, bool served)
-{
-	struct fe_vcpu *v = as->v;
-	int error = 0;
-
 	fe_assists = as->outer;
 	if (!as->locked)
-		fe_vcpu_lock(v);	/* lent to a callback, which gave it back */
-	if (served)
-		error = fe_impl->vcpu_access_done(v);
-	return fe_vcpu_give(v, true, error);
+		fe_vcpu_lock(as->v);	/* lent to a callback, which gave it back */
 }
 
 #endif /* NVMM_FE_VCPU_H */

@@ -47,6 +47,7 @@ exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	/* NVMM's RIP is on the instruction, even where KVM is past an OUT. */
 	exit_pending(cpu, KVMX86_PENDING_IO, rip);
 	cpu->exit_io = exit->u.io;
+	kvmx86_access_io(cpu);
 }
 
 static void
@@ -57,6 +58,7 @@ exit_mmio(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->u.mem.gpa = cpu->run->mmio.phys_addr;
 	exit->u.mem.inst_len = 0;	/* KVM decoded it already */
 	exit_pending(cpu, KVMX86_PENDING_MMIO, cpu->run->s.regs.regs.rip);
+	kvmx86_access_mem(cpu);
 }
 
 /* MSRs NVMM's kernel answers never reach the emulator (msr.c). */

@@ -426,6 +426,7 @@ kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 	v->comm.state = kvmx86_reset_state;
 	v->comm.state_cached = NVMM_X64_STATE_ALL;
 	v->comm.state_commit = NVMM_X64_STATE_ALL;
+	v->access = &cpu->access;
 	v->cpudata = cpu;
 	return 0;
 }
@@ -582,8 +583,6 @@ kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
 	.vcpu_getstate = kvmx86_getstate,				\
 	.vcpu_run = kvmx86_vcpu_run,					\
 	.vcpu_kick = kvmx86_kick,					\
-	.vcpu_io_access = kvmx86_io_access,				\
-	.vcpu_mem_access = kvmx86_mem_access,				\
 	.vcpu_access_done = kvmx86_access_done,				\
 	.slot_size = KVMX86_SLOT_SIZE,					\
 	.gpa_map = kvmx86_gpa_map,					\

@@ -87,11 +87,14 @@ kvmx86_area_slot(const struct fe_area *a, uint32_t i)
 	};
 }
 
-/* The KVM operation an exit left half done; KVM_RUN finishes it. */
+/*
+ * The KVM operation an exit left half done; KVM_RUN finishes it. The
+ * frontend's names for those the assists serve (struct fe_access).
+ */
 enum kvmx86_pending {
-	KVMX86_PENDING_NONE,
-	KVMX86_PENDING_IO,
-	KVMX86_PENDING_MMIO,
+	KVMX86_PENDING_NONE = FE_ACCESS_NONE,
+	KVMX86_PENDING_IO = FE_ACCESS_IO,
+	KVMX86_PENDING_MMIO = FE_ACCESS_MEM,
 	KVMX86_PENDING_MSR,
 };
 
@@ -170,9 +173,19 @@ struct kvmx86_vcpu {
 		uint32_t unusual;
 	};
 
-	/* What the last exit left pending, and NVMM's RIP at that exit. */
-	enum kvmx86_pending pending;
-	bool served;			/* an assist served it */
+	/*
+	 * What the last exit left pending, and whether an assist served it:
+	 * the first words of the record the assists read in place
+	 * (v->access), which IO and MMIO exits fill (kvmx86_access_io/mem).
+	 */
+	union {
+		struct fe_access access;
+		struct {
+			uint8_t pending;	/* enum kvmx86_pending */
+			bool served;		/* an assist served it */
+		};
+	};
+	/* NVMM's RIP at that exit. */
 	uint64_t exit_rip;
 	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
 	struct nvmm_x86_exit_io exit_io;	/* IO exits: the record */
@@ -332,6 +345,35 @@ kvmx86_state_set(struct kvmx86_vcpu *cpu, uint64_t flags,
 	kvmx86_gprs_to_kvm(state->gprs, &cpu->run->s.regs.regs);
 	cpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	return 0;
+}
+
+/*
+ * At an IO or MMIO exit (exit.c): the access as the assists' callbacks get
+ * it, but mach and vcpu; the data buffer is KVM's, in kvm_run.
+ */
+static inline void
+kvmx86_access_io(struct kvmx86_vcpu *cpu)
+{
+	struct kvm_run *run = cpu->run;
+	struct fe_io_access *acc = &cpu->access.io;
+
+	acc->io.port = run->io.port;
+	acc->io.in = (run->io.direction == KVM_EXIT_IO_IN);
+	acc->io.size = run->io.size;
+	acc->io.data = (uint8_t *)run + run->io.data_offset;
+	acc->count = run->io.count;
+}
+
+static inline void
+kvmx86_access_mem(struct kvmx86_vcpu *cpu)
+{
+	struct kvm_run *run = cpu->run;
+	struct nvmm_mem *mem = &cpu->access.mem;
+
+	mem->gpa = run->mmio.phys_addr;
+	mem->write = run->mmio.is_write;
+	mem->size = run->mmio.len;
+	mem->data = run->mmio.data;
 }
 
 /*
@@ -548,8 +590,6 @@ void kvmx86_kick(struct fe_vcpu *);
 int kvmx86_vcpu_prepare(struct fe_machine *, struct kvmx86_vcpu *);
 int kvmx86_vcpu_run(struct fe_machine *, struct fe_vcpu *,
     struct nvmm_vcpu_exit *);
-int kvmx86_io_access(struct fe_vcpu *, struct fe_io_access *);
-int kvmx86_mem_access(struct fe_vcpu *, struct nvmm_mem *);
 int kvmx86_access_done(struct fe_vcpu *);
 int kvmx86_getstate(struct fe_vcpu *);
 int kvmx86_kick_setup(void);

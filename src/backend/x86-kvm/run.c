@@ -839,48 +839,20 @@ kvmx86_getstate(struct fe_vcpu *v)
 	return 0;
 }
 
-int
-kvmx86_io_access(struct fe_vcpu *v, struct fe_io_access *acc)
-{
-	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
-	const struct kvm_run *run = cpu->run;
-
-	if (cpu->pending != KVMX86_PENDING_IO || cpu->served)
-		return EINVAL;
-	acc->io.port = run->io.port;
-	acc->io.in = (run->io.direction == KVM_EXIT_IO_IN);
-	acc->io.size = run->io.size;
-	acc->io.data = (uint8_t *)run + run->io.data_offset;
-	acc->count = run->io.count;
-	return 0;
-}
-
-int
-kvmx86_mem_access(struct fe_vcpu *v, struct nvmm_mem *mem)
-{
-	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
-	struct kvm_run *run = cpu->run;
-
-	if (cpu->pending != KVMX86_PENDING_MMIO || cpu->served)
-		return EINVAL;
-	mem->gpa = run->mmio.phys_addr;
-	mem->write = run->mmio.is_write;
-	mem->size = run->mmio.len;
-	mem->data = run->mmio.data;
-	return 0;
-}
-
 /*
- * The emulator holds GPRs (a getstate before the assist): NVMM's assists
- * update them, so do we. Apart: it copies the exit's GPRs (144 bytes),
- * which most assists, made before any getstate, need not. The access is
+ * After an assist served the access, when the emulator holds GPRs (a
+ * getstate before the assist): NVMM's assists update them, so do we. Only
+ * then is the backend called; it copies the exit's GPRs (144 bytes), which
+ * most assists, made before any getstate, need not. The access was
  * unserved until now, so no run installed anything since its exit (an
  * unserved IO or MMIO exit is finished before any install: run_settle()),
  * and the sync area holds the exit's GPRs (run_exit_regs()).
  */
-static int __attribute__((noinline))
-access_done_gprs(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm)
+int
+kvmx86_access_done(struct fe_vcpu *v)
 {
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct nvmm_comm_page *comm = &v->comm;
 	struct kvm_regs exit_regs;
 	int error;
 
@@ -899,15 +871,4 @@ access_done_gprs(struct kvmx86_vcpu *cpu, struct nvmm_comm_page *comm)
 		return error;
 	run_merge_gprs(&exit_regs, &cpu->run->s.regs.regs, comm);
 	return 0;
-}
-
-int
-kvmx86_access_done(struct fe_vcpu *v)
-{
-	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
-
-	cpu->served = true;
-	if (!(v->comm.state_cached & NVMM_X64_STATE_GPRS))
-		return 0;
-	return access_done_gprs(cpu, &v->comm);
 }
