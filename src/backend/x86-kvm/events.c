@@ -159,6 +159,7 @@ kvmx86_window_arm(struct kvmx86_vcpu *cpu)
 	    !s->events.nmi.masked || !(s->regs.rflags & KVMX86_RFLAGS_IF));
 
 	cpu->run->request_interrupt_window = cpu->int_window || nmi_proxy;
+	cpu->window_asked = cpu->run->request_interrupt_window != 0;
 }
 
 /* KVM_EXIT_IRQ_WINDOW_OPEN: whichever window it stood for, if any. */

@@ -203,3 +203,36 @@ kvmx86_exit(struct kvmx86_vcpu *cpu, int run_error,
 	exit_translate(cpu, run_error, exit);
 	kvmx86_exitstate(cpu, exit);
 }
+
+/*
+ * kvmx86_exit() where the fast path's conditions make most of it moot: no
+ * window asked for (so none to report or end), no NMI of ours in flight,
+ * KVM_RUN went through. The exits a driver loop makes go straight to
+ * their function, inline here (HLT is the run's: run.c); the others
+ * through the table, as kvmx86_exit() does.
+ */
+int
+kvmx86_exit_usual(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	memset(&exit->u, 0, sizeof(exit->u));
+	switch (cpu->run->exit_reason) {
+	case KVM_EXIT_IO:
+		exit_io(cpu, exit);
+		break;
+	case KVM_EXIT_MMIO:
+		exit_mmio(cpu, exit);
+		break;
+	case KVM_EXIT_X86_RDMSR:
+		exit_rdmsr(cpu, exit);
+		break;
+	case KVM_EXIT_X86_WRMSR:
+		exit_wrmsr(cpu, exit);
+		break;
+	default:
+		exit_translate(cpu, 0, exit);
+		break;
+	}
+	kvmx86_exitstate_as(cpu, exit, kvmx86_exit_ready(cpu->run), false,
+	    false);
+	return 0;
+}

@@ -154,6 +154,7 @@ struct kvmx86_vcpu {
 	int fd;
 	struct kvm_run *run;
 	struct fe_machine *mach;
+	struct fe_vcpu *vcpu;		/* the frontend's, once it ran */
 	nvmm_cpuid_t cpuid;
 
 	/*
@@ -169,8 +170,12 @@ struct kvmx86_vcpu {
 			/* NVMM window exiting requests (intr state). */
 			bool int_window;
 			bool nmi_window;
+			/* kvm_run's request_interrupt_window may be set. */
+			bool window_asked;
+			/* An injected NMI KVM may still hold (state.c, events.c). */
+			bool nmi_unsettled;
 		};
-		uint32_t unusual;
+		uint64_t unusual;
 	};
 
 	/*
@@ -221,9 +226,8 @@ struct kvmx86_vcpu {
 	 * here), else they are fetched when first needed.
 	 */
 	uint64_t sync_fresh;		/* KVM_SYNC_X86_* */
-	uint8_t sync_keep_sregs;	/* coming exits that still store them */
-	uint8_t sync_keep_events;
-	bool nmi_unsettled;		/* an injected NMI KVM may still hold */
+	uint8_t sync_used;		/* classes used since the last review */
+	uint8_t sync_ttl;		/* runs until the next review */
 
 	/* insn.c: the last two code pages (an instruction may straddle). */
 	struct kvmx86_code_page code[2];
@@ -233,17 +237,17 @@ struct kvmx86_vcpu {
 	struct kvmx86_insn_memo memo_insn;
 
 	/*
-	 * Kicks: who runs the vCPU, and whether it is inside KVM_RUN (1),
-	 * kicked there already (2), or not (0).
+	 * Kicks: who runs the vCPU, and where it is (run.c, "Kicks":
+	 * RUN_OUT, RUN_IN, RUN_KICKED, RUN_KICKED_OUT).
 	 */
 	atomic_int running;
 	atomic_int tid;
-	uint64_t runner;	/* run.c's serial of that thread */
-	bool has_runner;
+	uint64_t adopted;	/* run.c's serial of that thread; 0: none */
+	uint64_t runner;	/* the same, once it ran the vCPU: fast path */
 };
 
-_Static_assert(offsetof(struct kvmx86_vcpu, nmi_window) -
-    offsetof(struct kvmx86_vcpu, stashed) < sizeof(uint32_t),
+_Static_assert(offsetof(struct kvmx86_vcpu, nmi_unsettled) -
+    offsetof(struct kvmx86_vcpu, stashed) < sizeof(uint64_t),
     "the slow-path causes all lie in 'unusual'");
 
 /* Whether the emulator asked for a window: rare, so checked inline. */
@@ -396,11 +400,20 @@ kvmx86_sync_nmi_settled(struct kvmx86_vcpu *cpu)
  * wanted at every exit (RIP, RFLAGS); segments/CRs (instruction fetch for
  * I/O and MSR exits, getstate) and events (exit state with IF = 0 or an
  * NMI in flight, windows, injection) only at some. A class is asked for
- * while it was used within the last KVMX86_SYNC_KEEP exits, else fetched
- * by ioctl on first use: loops of one kind of exit never pay the ioctl,
- * and loops that do not use a class stop paying for KVM to store it.
+ * while it is used, else fetched by ioctl on first use: loops of one kind
+ * of exit never pay the ioctl, and loops that do not use a class stop
+ * paying for KVM to store it.
+ *
+ * KVM only reads kvm_valid_regs, so it holds the request from one exit to
+ * the next: REGS and the classes asked for. A use marks its class used
+ * (and asks for it, if it was not); every KVMX86_SYNC_KEEP runs that
+ * stored more than REGS, a review keeps asking for the classes used since
+ * the last one and drops the others (kvmx86_sync_review()). A run whose
+ * request is REGS alone, the common loop's, writes nothing; one that asks
+ * for more counts down one byte.
  */
 #define KVMX86_SYNC_KEEP	8
+#define KVMX86_SYNC_OPTIONAL	(KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
 
 /* Make the sync area hold KVM's current state of these classes. */
 static inline int
@@ -408,33 +421,41 @@ kvmx86_sync_need(struct kvmx86_vcpu *cpu, uint64_t classes)
 {
 	uint64_t missing = classes & ~cpu->sync_fresh;
 
-	if (classes & KVM_SYNC_X86_SREGS)
-		cpu->sync_keep_sregs = KVMX86_SYNC_KEEP;
-	if (classes & KVM_SYNC_X86_EVENTS)
-		cpu->sync_keep_events = KVMX86_SYNC_KEEP;
-	return missing == 0 ? 0 : kvmx86_sync_fetch(cpu, missing);
+	cpu->sync_used |= classes & KVMX86_SYNC_OPTIONAL;
+	if (missing == 0)
+		return 0;
+	/* Not fresh, so not asked for: from the next exit on. */
+	cpu->run->kvm_valid_regs |= classes;
+	return kvmx86_sync_fetch(cpu, missing);
 }
 
-/* Before a KVM_RUN: the classes KVM should store at its exit. */
+/*
+ * Before a slow path's KVM_RUN: REGS always (a new kvm_run holds 0), and
+ * the first review's countdown (a new vCPU's is 0).
+ */
 static inline void
 kvmx86_sync_request(struct kvmx86_vcpu *cpu)
 {
-	uint64_t valid = KVM_SYNC_X86_REGS;
+	cpu->run->kvm_valid_regs |= KVM_SYNC_X86_REGS;
+	if (cpu->sync_ttl == 0)
+		cpu->sync_ttl = KVMX86_SYNC_KEEP;
+}
 
-	/* Most loops keep both or neither. */
-	if ((cpu->sync_keep_sregs | cpu->sync_keep_events) == 0) {
-		cpu->run->kvm_valid_regs = valid;
-		return;
-	}
-	if (cpu->sync_keep_sregs > 0) {
-		cpu->sync_keep_sregs--;
-		valid |= KVM_SYNC_X86_SREGS;
-	}
-	if (cpu->sync_keep_events > 0) {
-		cpu->sync_keep_events--;
-		valid |= KVM_SYNC_X86_EVENTS;
-	}
-	cpu->run->kvm_valid_regs = valid;
+/* Keep asking for the classes used since the last review, only those. */
+static inline void
+kvmx86_sync_review(struct kvmx86_vcpu *cpu)
+{
+	cpu->run->kvm_valid_regs = KVM_SYNC_X86_REGS | cpu->sync_used;
+	cpu->sync_used = 0;
+	cpu->sync_ttl = KVMX86_SYNC_KEEP;
+}
+
+/* After a KVM_RUN that asked for more than REGS: count down to a review. */
+static inline void
+kvmx86_sync_age(struct kvmx86_vcpu *cpu)
+{
+	if (--cpu->sync_ttl == 0)
+		kvmx86_sync_review(cpu);
 }
 
 /*
@@ -444,10 +465,13 @@ kvmx86_sync_request(struct kvmx86_vcpu *cpu)
 static inline void
 kvmx86_sync_stored(struct kvmx86_vcpu *cpu, bool stored)
 {
-	cpu->sync_fresh = stored ? cpu->run->kvm_valid_regs :
-	    KVM_SYNC_X86_REGS;
+	uint64_t valid = cpu->run->kvm_valid_regs;
+
+	cpu->sync_fresh = stored ? valid : KVM_SYNC_X86_REGS;
 	if ((cpu->sync_fresh & KVM_SYNC_X86_EVENTS) && cpu->nmi_unsettled)
 		kvmx86_sync_nmi_settled(cpu);
+	if (valid != KVM_SYNC_X86_REGS)
+		kvmx86_sync_age(cpu);
 }
 
 /* ---- The exit state (at every exit, so inline) ------------------------------ */
@@ -464,57 +488,96 @@ kvmx86_event_pending(const struct kvm_vcpu_events *ev)
 
 /*
  * Whether the exit alone tells that no interrupt shadow and no event is
- * in flight, so that KVM's event state need not be fetched. NMIs come
- * only from us: one is in flight only if we sent it. Otherwise:
- * - KVM sets ready_for_interrupt_injection (no in-kernel irqchip) only
- *   with IF = 1, no shadow, and no exception or interrupt in flight;
- * - KVM reports HLT once it stepped over it, which ends any shadow, and
- *   an instruction runs only once pending events are delivered.
+ * in flight, so that KVM's event state need not be fetched, for an exit
+ * other than HLT and no NMI of ours in flight (NMIs come only from us):
+ * KVM sets ready_for_interrupt_injection (no in-kernel irqchip) only with
+ * IF = 1, no shadow, and no exception or interrupt in flight.
+ */
+static inline bool
+kvmx86_exit_ready(const struct kvm_run *run)
+{
+	return (run->s.regs.regs.rflags & KVMX86_RFLAGS_IF) &&
+	    run->ready_for_interrupt_injection;
+}
+
+/*
+ * The same for any exit: KVM also reports HLT only once it stepped over
+ * it, which ends any shadow, and an instruction runs only once pending
+ * events are delivered.
  */
 static inline bool
 kvmx86_exit_all_clear(const struct kvmx86_vcpu *cpu,
     const struct nvmm_vcpu_exit *exit)
 {
-	const struct kvm_run *run = cpu->run;
-
 	if (cpu->nmi_unsettled)
 		return false;
-	if ((run->s.regs.regs.rflags & KVMX86_RFLAGS_IF) &&
-	    run->ready_for_interrupt_injection)
-		return true;
-	return exit->reason == NVMM_VCPU_EXIT_HALTED &&
-	    run->exit_reason == KVM_EXIT_HLT;
+	return kvmx86_exit_ready(cpu->run) ||
+	    (exit->reason == NVMM_VCPU_EXIT_HALTED &&
+	    cpu->run->exit_reason == KVM_EXIT_HLT);
 }
 
-/* NVMM's exit state, after every run (events.c: the windows). */
+/*
+ * NVMM's exit state, clear as kvmx86_exit_all_clear() says, and the window
+ * requests as they stand after the exit.
+ */
 static inline void
-kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+kvmx86_exitstate_as(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+    bool clear, bool int_window, bool nmi_window)
 {
 	const struct kvm_run *run = cpu->run;
-	bool known, shadow = false, pending = false;
+	bool known, shadow, pending;
 
 	/*
 	 * Only exits that need KVM's word keep it coming; when it came
 	 * anyway, it is read all the same. Where KVM would not say, the
 	 * state reports nothing.
 	 */
-	if (kvmx86_exit_all_clear(cpu, exit))
+	if (clear)
 		known = (cpu->sync_fresh & KVM_SYNC_X86_EVENTS) != 0;
 	else
 		known = kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) == 0;
-	if (known) {
-		shadow = run->s.regs.events.interrupt.shadow != 0;
-		pending = kvmx86_event_pending(&run->s.regs.events);
+	if (!known) {
+		/* Apart: without KVM's word it is three plain stores. */
+		exit->exitstate = (struct nvmm_x86_exit_state){
+			.rflags = run->s.regs.regs.rflags,
+			.cr8 = run->cr8,
+			.int_window_exiting = int_window,
+			.nmi_window_exiting = nmi_window,
+		};
+		return;
 	}
+	shadow = run->s.regs.events.interrupt.shadow != 0;
+	pending = kvmx86_event_pending(&run->s.regs.events);
 	/* Built whole, then stored: bit-fields in memory cost a load each. */
 	exit->exitstate = (struct nvmm_x86_exit_state){
 		.rflags = run->s.regs.regs.rflags,
 		.cr8 = run->cr8,
 		.int_shadow = shadow,
-		.int_window_exiting = cpu->int_window,
-		.nmi_window_exiting = cpu->nmi_window,
+		.int_window_exiting = int_window,
+		.nmi_window_exiting = nmi_window,
 		.evt_pending = pending,
 	};
+}
+
+/* NVMM's exit state, after every run (events.c: the windows). */
+static inline void
+kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	kvmx86_exitstate_as(cpu, exit, kvmx86_exit_all_clear(cpu, exit),
+	    cpu->int_window, cpu->nmi_window);
+}
+
+/*
+ * exit.c's HLT for the run's fast path, inline there: the exit with the
+ * most to skip (no payload; KVM reports HLT once past it, so no shadow
+ * and nothing in flight to ask KVM about). As kvmx86_exit_usual().
+ */
+static inline void
+kvmx86_exit_halted_usual(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	memset(&exit->u, 0, sizeof(exit->u));
+	exit->reason = NVMM_VCPU_EXIT_HALTED;
+	kvmx86_exitstate_as(cpu, exit, true, false, false);
 }
 
 /* cpuid.c */
@@ -583,6 +646,11 @@ void kvmx86_exit_translate(struct kvmx86_vcpu *, int run_error,
     struct nvmm_vcpu_exit *);
 void kvmx86_exit(struct kvmx86_vcpu *, int run_error,
     struct nvmm_vcpu_exit *);
+/*
+ * The same for the run's fast path (run.c): KVM_RUN returned 0, no window
+ * asked for, no NMI of ours in flight. Returns the run's result, 0.
+ */
+int kvmx86_exit_usual(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
 /* run.c */
 int kvmx86_complete(struct kvmx86_vcpu *);

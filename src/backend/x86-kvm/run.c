@@ -66,24 +66,43 @@ kvmx86_kick_setup(void)
 }
 
 /*
+ * Where the vCPU is, for kicks ('running'). A guest entry swaps RUN_IN in
+ * and looks at the stop word and the event box only if a kick came since
+ * the last entry (RUN_KICKED_OUT); KVM_RUN's return stores RUN_OUT.
+ */
+#define RUN_OUT		0	/* outside KVM_RUN */
+#define RUN_IN		1	/* entering or inside KVM_RUN */
+#define RUN_KICKED	2	/* inside, kicked already */
+#define RUN_KICKED_OUT	3	/* outside, kicked since: the entry looks */
+
+/*
  * Async-signal-safe: atomics and tgkill. The caller's request (the stop
- * word, a posted event) is stored first. Outside KVM_RUN (running 0) the
- * entry's check after 'running' sees it (run_enter); inside, the first
- * kick of the entry (running 1 -> 2) sets immediate_exit, for a KVM_RUN
- * about to start, and signals the thread. Later kicks of the same entry
- * add nothing: the kick signal is a real-time one, every tgkill queues
- * one more, and an emulator injecting in a loop would keep the vCPU
- * thread in the handler; and an immediate_exit at every inject would
- * keep the guest from running at all.
+ * word, a posted event) is stored first. Outside KVM_RUN the kick leaves
+ * RUN_KICKED_OUT, and the entry, which swaps 'running' before it enters,
+ * sees that and looks at the request (run_enter_checked()). Inside, the
+ * first kick of the entry (RUN_IN -> RUN_KICKED) sets immediate_exit, for
+ * a KVM_RUN about to start, and signals the thread. Later kicks of the
+ * same entry add nothing: the kick signal is a real-time one, every
+ * tgkill queues one more, and an emulator injecting in a loop would keep
+ * the vCPU thread in the handler; and an immediate_exit at every inject
+ * would keep the guest from running at all.
  */
 void
 kvmx86_kick(struct fe_vcpu *v)
 {
 	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
-	int in_run = 1, tid;
+	int state = atomic_load(&cpu->running), tid;
 
-	if (!atomic_compare_exchange_strong(&cpu->running, &in_run, 2))
-		return;
+	for (;;) {
+		if (state == RUN_OUT && atomic_compare_exchange_weak(
+		    &cpu->running, &state, RUN_KICKED_OUT))
+			return;
+		if (state == RUN_IN && atomic_compare_exchange_weak(
+		    &cpu->running, &state, RUN_KICKED))
+			break;
+		if (state != RUN_OUT && state != RUN_IN)
+			return;		/* kicked already */
+	}
 	__atomic_store_n(&cpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	if ((tid = atomic_load(&cpu->tid)) > 0)
 		(void)syscall(SYS_tgkill, getpid(), tid,
@@ -91,19 +110,22 @@ kvmx86_kick(struct fe_vcpu *v)
 }
 
 /*
- * Which thread this is: a serial, 0 until the thread first runs a vCPU.
+ * Which thread this is: a serial from 1 on, RUN_NO_SERIAL until the thread
+ * first runs a vCPU (never a vCPU's runner, which is 0 until it has one).
  * Not pthread_self(): a new thread often gets the pthread_t of one that
  * was joined, and kicks would go to the dead one. Initial-exec: no
  * __tls_get_addr call at every run.
  */
-static __thread uint64_t run_serial __attribute__((tls_model("initial-exec")));
+#define RUN_NO_SERIAL	UINT64_MAX
+static __thread uint64_t run_serial
+    __attribute__((tls_model("initial-exec"))) = RUN_NO_SERIAL;
 
 static uint64_t
 run_thread_serial(void)
 {
 	static atomic_uint_fast64_t next = 1;
 
-	if (run_serial == 0)
+	if (run_serial == RUN_NO_SERIAL)
 		run_serial = atomic_fetch_add(&next, 1);
 	return run_serial;
 }
@@ -120,7 +142,7 @@ run_adopt_thread(struct kvmx86_vcpu *cpu)
 	sigset_t cur;
 	int r;
 
-	if (cpu->has_runner && self == cpu->runner)
+	if (self == cpu->adopted)
 		return 0;
 	if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
 		return EINVAL;
@@ -139,8 +161,8 @@ run_adopt_thread(struct kvmx86_vcpu *cpu)
 	if (r == -1)
 		return errno;
 	atomic_store(&cpu->tid, (int)gettid());
-	cpu->runner = self;
-	cpu->has_runner = true;
+	cpu->adopted = self;
+	cpu->runner = 0;	/* kicks go here now: no other thread's fast path */
 	return 0;
 }
 
@@ -214,40 +236,63 @@ run_late_event(struct kvmx86_vcpu *cpu, struct fe_vcpu *v)
 }
 
 /*
- * One KVM_RUN, honouring a stop requested, or an event posted, before or
- * during it. *entered tells whether KVM saw the run (and so finished any
- * pending operation).
+ * The end of a KVM_RUN that returned error (EINTR: ended by a signal or
+ * immediate_exit), with 'running' back to RUN_OUT.
+ */
+static void
+run_kvm_failed(struct kvmx86_vcpu *cpu, int error)
+{
+	kvmx86_sync_stored(cpu, error == EINTR);
+	if (error == EINTR)
+		run_eat_kicks();
+}
+
+/*
+ * One KVM_RUN once 'running' is RUN_IN, honouring a stop requested, or an
+ * event posted, before or during it. *entered tells whether KVM saw the
+ * run (and so finished any pending operation).
  */
 static int
-run_enter(struct kvmx86_vcpu *cpu, struct fe_vcpu *v, bool *entered)
+run_enter_checked(struct kvmx86_vcpu *cpu, struct fe_vcpu *v, bool *entered)
 {
 	int error;
 
-	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-	/* NVMM's window exiting: KVM arms it at this entry (events.c). */
-	if (kvmx86_window_wanted(cpu))
-		kvmx86_window_arm(cpu);
-	else
-		cpu->run->request_interrupt_window = 0;
-	atomic_store(&cpu->running, 1);
 	/*
 	 * After 'running': a stop, or an event another thread posts, is
 	 * either seen here or kicks KVM_RUN.
 	 */
 	if (run_stop_set(v) ||
 	    (fe_event_posted(v) && !run_late_event(cpu, v))) {
-		atomic_store(&cpu->running, 0);
+		atomic_store(&cpu->running, RUN_OUT);
 		*entered = false;
 		return EINTR;
 	}
 	kvmx86_sync_request(cpu);
 	error = run_kvm(cpu);
-	atomic_store(&cpu->running, 0);
+	atomic_store(&cpu->running, RUN_OUT);
 	*entered = true;
-	kvmx86_sync_stored(cpu, error == 0 || error == EINTR);
-	if (error == EINTR)
-		run_eat_kicks();
+	if (error != 0)
+		run_kvm_failed(cpu, error);
+	else
+		kvmx86_sync_stored(cpu, true);
 	return error;
+}
+
+/* One KVM_RUN from the slow path: the windows asked for, the checks. */
+static int
+run_enter(struct kvmx86_vcpu *cpu, struct fe_vcpu *v, bool *entered)
+{
+	/* Atomic: a kick's store may race with it (a late one is harmless). */
+	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	/* NVMM's window exiting: KVM arms it at this entry (events.c). */
+	if (kvmx86_window_wanted(cpu)) {
+		kvmx86_window_arm(cpu);
+	} else {
+		cpu->run->request_interrupt_window = 0;
+		cpu->window_asked = false;
+	}
+	(void)atomic_exchange(&cpu->running, RUN_IN);
+	return run_enter_checked(cpu, v, entered);
 }
 
 /*
@@ -647,18 +692,21 @@ run_exit(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v, int error,
 	} else if (entered) {
 		cpu->run->kvm_dirty_regs = 0;		/* KVM refused it */
 	}
-	cpu->has_run |= entered;
+	if (entered) {
+		/* From now on this thread's runs may take the fast path. */
+		cpu->has_run = true;
+		cpu->runner = cpu->adopted;
+	}
 	kvmx86_exit(cpu, error, exit);
 	/* After the exit state, which is the same for NONE and STOPPED. */
 	if (error == EINTR && run_stop_set(v))
 		exit->reason = NVMM_VCPU_EXIT_STOPPED;
 }
 
-#define RUN_ENTER	(-1)	/* run_slow(): nothing ended the run before entry */
-
 /*
- * A run the fast path does not take, up to the guest entry: RUN_ENTER, or
- * the run's result (0 with *exit filled, or EINVAL for an invalid event).
+ * A run the fast path does not take: every step, from the thread's and
+ * the vCPU's setup to the exit. Returns the run's result: 0 with *exit
+ * filled, or EINVAL for an invalid event.
  */
 static __attribute__((noinline)) int
 run_slow(struct fe_machine *m, struct fe_vcpu *v, struct nvmm_vcpu_exit *exit)
@@ -666,7 +714,9 @@ run_slow(struct fe_machine *m, struct fe_vcpu *v, struct nvmm_vcpu_exit *exit)
 	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
 	struct run_plan plan = { false, false };
 	int error, state_error;
+	bool entered;
 
+	cpu->vcpu = v;		/* before any fast path (run_usual()) */
 	if ((error = run_adopt_thread(cpu)) == 0 && !cpu->has_run)
 		error = kvmx86_vcpu_prepare(m, cpu);
 	if (error == 0)
@@ -698,33 +748,130 @@ run_slow(struct fe_machine *m, struct fe_vcpu *v, struct nvmm_vcpu_exit *exit)
 		kvmx86_exitstate(cpu, exit);
 		return 0;
 	}
-	return RUN_ENTER;
+	error = run_enter(cpu, v, &entered);
+	run_exit(cpu, v, error, entered, exit);
+	return 0;
 }
 
 /*
  * Whether this run can take the fast path, which skips the steps of
  * run_slow() that have nothing to do in the common run:
- * - this thread set the vCPU up to run (its signal mask, CPUID installed:
- *   run_adopt_thread() and has_run);
+ * - this thread ran the vCPU last, and it entered the guest then (its
+ *   signal mask and kicks, CPUID installed: run_adopt_thread(), has_run;
+ *   'runner' is set only then, and cleared when another thread adopts);
  * - nothing 'unusual': no stashed exit to return without entering, no
- *   pending operation settled by an earlier run, no window asked for (the
- *   check for an open one before entry);
- * - no event committed, and at most GPRS committed (what emulators commit
- *   after an I/O, MMIO or MSR exit);
- * - the pending operation, if any, is one that KVM's completion finishes
- *   as NVMM would (run_settle_free(): nothing to settle).
- * A stop is still seen, at the entry's check after 'running' (run_enter()),
- * with the same STOPPED exit as the slow path's earlier look gives.
+ *   pending operation settled by an earlier run, no window asked for
+ *   (the check for an open one before entry) nor left in kvm_run, no NMI
+ *   of ours in flight (the exit state asks KVM);
+ * - no event committed;
+ * - nothing committed and nothing pending (HLT), or run_fast_pending()'s
+ *   conditions.
+ * A stop or a posted event is still seen: a kick since the last entry
+ * sends the entry to run_enter_checked(), as in the slow path; one during
+ * the entry ends KVM_RUN.
  */
 static inline bool
-run_usual(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
-    struct run_plan *plan)
+run_usual(const struct kvmx86_vcpu *cpu, const struct fe_vcpu *v)
 {
-	/* has_run implies a runner, so run_serial 0 (a new thread) fails. */
-	return cpu->has_run && cpu->runner == run_serial &&
-	    cpu->unusual == 0 && !v->event_commit &&
-	    (v->comm.state_commit & ~(uint64_t)NVMM_X64_STATE_GPRS) == 0 &&
-	    run_settle_free(cpu, v, plan);
+	return cpu->runner == run_serial && cpu->unusual == 0 &&
+	    !v->event_commit;
+}
+
+/*
+ * The fast path's entry when a kick came since the last entry: what the
+ * slow path does from its entry on. The commit is in, so a pending
+ * operation is settled until KVM finishes it.
+ */
+static __attribute__((noinline)) int
+run_fast_kicked(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	bool entered;
+	int error;
+
+	cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
+	error = run_enter_checked(cpu, cpu->vcpu, &entered);
+	run_exit(cpu, cpu->vcpu, error, entered, exit);
+	return 0;
+}
+
+/* The fast path's KVM_RUN failed: the slow path's end of it. */
+static __attribute__((noinline)) int
+run_fast_failed(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+    int error)
+{
+	cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
+	/* 'running' was stored before: as run_enter_checked() orders it. */
+	atomic_thread_fence(memory_order_seq_cst);
+	run_kvm_failed(cpu, error);
+	run_exit(cpu, cpu->vcpu, error, true, exit);
+	return 0;
+}
+
+/*
+ * The fast path from the guest entry on: run_enter() without a window to
+ * arm (none asked for, none left in kvm_run) and with the request of the
+ * sync area standing, then run_exit(). Apart from the gate and the
+ * install, so that only cpu and exit live across KVM_RUN.
+ */
+static __attribute__((noinline)) int
+run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	const struct kvm_run *run;
+	uint64_t valid;
+	int error;
+
+	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_RELAXED);
+	if (atomic_exchange(&cpu->running, RUN_IN) != RUN_OUT)
+		return run_fast_kicked(cpu, exit);
+	error = run_kvm(cpu);
+	/*
+	 * Nothing here looks at the stop word or the event box after this:
+	 * a plain store, ordered for run_fast_failed() by its fence.
+	 */
+	atomic_store_explicit(&cpu->running, RUN_OUT, memory_order_release);
+	if (error != 0)
+		return run_fast_failed(cpu, exit, error);
+	/* kvmx86_sync_stored(), and run_exit(): KVM finished the operation. */
+	run = cpu->run;
+	valid = run->kvm_valid_regs;
+	cpu->sync_fresh = valid;
+	if (valid != KVM_SYNC_X86_REGS)
+		kvmx86_sync_age(cpu);	/* no NMI in flight: run_usual() */
+	cpu->pending = KVMX86_PENDING_NONE;
+	if (run->exit_reason != KVM_EXIT_HLT)
+		return kvmx86_exit_usual(cpu, exit);
+	kvmx86_exit_halted_usual(cpu, exit);
+	return 0;
+}
+
+/*
+ * The fast path with something committed or pending: at most GPRS
+ * committed (what emulators commit after an I/O, MMIO or MSR exit), and a
+ * pending operation, if any, that KVM's completion finishes as NVMM would
+ * (run_settle_free(): nothing to settle). Then run_install() with no
+ * event (KVM refuses nothing of GPRS alone); an MSR answer's GPRs only
+ * where KVM's completion would not end with them anyway (the slow path
+ * installs them always).
+ */
+static __attribute__((noinline)) int
+run_fast_pending(struct fe_machine *m, struct fe_vcpu *v,
+    struct nvmm_vcpu_exit *exit)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	struct nvmm_comm_page *comm = &v->comm;
+	struct run_plan plan = { false, false };
+
+	if ((comm->state_commit & ~(uint64_t)NVMM_X64_STATE_GPRS) != 0 ||
+	    !run_settle_free(cpu, v, &plan))
+		return run_slow(m, v, exit);
+	if (comm->state_commit != 0 && (!plan.msr_answer ||
+	    !run_msr_gprs_are_kvms(cpu, comm->state.gprs)))
+		(void)kvmx86_state_set(cpu, NVMM_X64_STATE_GPRS, &comm->state);
+	if (plan.msr_answer)
+		run_msr_plan(cpu, comm, &plan);
+	comm->state_commit = 0;
+	comm->state_cached = 0;
+	return run_fast_enter(cpu, exit);
 }
 
 int
@@ -733,35 +880,14 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 {
 	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
 	struct nvmm_comm_page *comm = &v->comm;
-	struct run_plan plan = { false, false };
-	int error;
-	bool entered;
 
-	if (!run_usual(cpu, v, &plan)) {
-		if ((error = run_slow(m, v, exit)) != RUN_ENTER)
-			return error;
-	} else {
-		/*
-		 * run_install() with no event, at most GPRS committed; an MSR
-		 * answer's GPRs only where KVM's completion would not end
-		 * with them anyway (the slow path installs them always).
-		 */
-		error = comm->state_commit == 0 || (plan.msr_answer &&
-		    run_msr_gprs_are_kvms(cpu, comm->state.gprs)) ? 0 :
-		    kvmx86_state_set(cpu, NVMM_X64_STATE_GPRS, &comm->state);
-		if (plan.msr_answer)
-			run_msr_plan(cpu, comm, &plan);
-		comm->state_commit = 0;
-		comm->state_cached = 0;
-		cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
-		if (error != 0) {
-			run_state_refused(cpu, exit, error);
-			return 0;
-		}
-	}
-	error = run_enter(cpu, v, &entered);
-	run_exit(cpu, v, error, entered, exit);
-	return 0;
+	if (!run_usual(cpu, v))
+		return run_slow(m, v, exit);
+	if ((comm->state_commit | cpu->pending) != 0)
+		return run_fast_pending(m, v, exit);
+	/* run_install() with nothing to install. */
+	comm->state_cached = 0;
+	return run_fast_enter(cpu, exit);
 }
 
 /* ---- State and assists ----------------------------------------------------------- */
