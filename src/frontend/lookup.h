@@ -40,7 +40,8 @@
 /*
  * One per (machine id, vCPU id), indexed by vCPU id first: a machine's
  * slots are 2 KiB apart, so its vCPUs do not share cache lines. vcpu is
- * set before the word turns LIVE and cleared after its uses drained.
+ * the slot's vCPU object, set before the word first turns LIVE and kept
+ * from then on (type-stable, machine.c).
  */
 struct fe_vslot {
 	_Atomic uint64_t word;
@@ -139,6 +140,44 @@ fe_vcpu_take_fast(const struct nvmm_machine *mach,
 		    memory_order_release);
 		return NULL;
 	}
+	return v;
+}
+
+/*
+ * The vCPU the handles name, checked as the fast take checks it but
+ * without taking a use: for the entry points that only touch its comm
+ * page (setstate, a getstate of cached classes), which NVMM leaves to the
+ * vCPU's thread. vCPU objects are type-stable (machine.c, "vCPU
+ * objects"), so the pointer stays valid even if a destroy races the
+ * caller. The word may show uses and the lock of other threads; DYING or
+ * anything else gives NULL, and the caller goes to the slow half, which
+ * takes a use.
+ */
+static inline struct fe_vcpu *
+fe_vcpu_peek(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
+{
+	struct fe_vslot *s;
+	struct fe_vcpu *v;
+	nvmm_machid_t id;
+	nvmm_cpuid_t cpuid;
+	uint64_t w;
+
+	if (__builtin_expect(mach == NULL || vcpu == NULL, 0))
+		return NULL;
+	id = mach->machid;
+	cpuid = vcpu->cpuid;
+	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
+		return NULL;
+	s = &fe_vslots[(uintptr_t)cpuid * NVMM_MAX_MACHINES + id];
+	/* Acquire: the creation's writes of the vCPU, before it turned LIVE. */
+	w = atomic_load_explicit(&s->word, memory_order_acquire);
+	if (__builtin_expect(((w ^ ((uintptr_t)mach->areas | FE_LIVE)) >>
+	    FE_DYING_SHIFT) != 0, 0))
+		return NULL;
+	v = s->vcpu;
+	if (__builtin_expect(vcpu->stop != &v->cell->stop ||
+	    vcpu->state != &v->comm.state, 0))
+		return NULL;
 	return v;
 }
 

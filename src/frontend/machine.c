@@ -6,7 +6,9 @@
  *
  * Locking: a handle lookup takes no lock. It takes a use of the object's
  * slot word (see "Slot words"); a destroy marks the word dying, kicks the
- * vCPUs, and waits until the last user put it back before freeing. fe_lock
+ * vCPUs, and waits until the last user put it back before freeing (a
+ * machine) or tearing down (a vCPU, whose object stays for the next
+ * creation in its slot: setstate takes no use, see "vCPU objects"). fe_lock
  * guards creation and destruction: the table, every machine's vCPU array,
  * the words' transitions other than uses and the vCPU lock. Each vCPU's
  * lock, a bit of its slot word, serialises run, fetching getstate and the
@@ -270,11 +272,13 @@ fe_use_wait(_Atomic uint64_t *word)
 		pthread_cond_wait(&fe_released, &fe_lock);
 }
 
-/* With fe_lock held, once drained: a free vCPU slot. */
+/*
+ * With fe_lock held, once drained: a free vCPU slot. Its vCPU object
+ * stays (type-stable, see "vCPU objects").
+ */
 static void
 fe_vslot_clear(struct fe_vslot *s)
 {
-	s->vcpu = NULL;
 	atomic_store_explicit(&s->word, 0, memory_order_relaxed);
 }
 
@@ -347,6 +351,8 @@ fe_fork_child(void)
 
 	if (fresh != MAP_FAILED)
 		fe_vslots = fresh;
+	else	/* nor does the child make new vCPUs in the parent's objects */
+		memset(fe_vslot_table, 0, sizeof(fe_vslot_table));
 	for (nvmm_machid_t i = 0; i < NVMM_MAX_MACHINES; i++) {
 		if (fe_machines[i] == NULL)
 			continue;
@@ -603,7 +609,7 @@ fe_machine_create(struct nvmm_machine *mach)
 	return 0;
 }
 
-static void fe_vcpu_release(struct fe_machine *, struct fe_vcpu *);
+static void fe_vcpu_teardown(struct fe_machine *, struct fe_vcpu *);
 
 /*
  * With fe_lock held, by a machine destroy: no vCPU lookup from now on, and
@@ -650,7 +656,7 @@ fe_machine_destroy(const struct nvmm_machine *mach)
 
 	for (size_t i = 0; i < NVMM_MAX_VCPUS; i++) {
 		if (m->vcpus[i] != NULL)
-			fe_vcpu_release(m, m->vcpus[i]);
+			fe_vcpu_teardown(m, m->vcpus[i]);
 	}
 	fe_impl->machine_destroy(m);
 	reg_release(&m->reg);
@@ -691,12 +697,12 @@ struct fe_cell_chunk {
 static struct fe_cell_chunk *fe_cell_chunks;	/* fe_lock */
 static unsigned int fe_cells_used;		/* in the first chunk */
 
+/* With fe_lock held. */
 static struct fe_stop_cell *
 fe_cell_new(struct fe_vcpu *v)
 {
 	struct fe_stop_cell *cell = NULL;
 
-	pthread_mutex_lock(&fe_lock);
 	if (fe_cell_chunks == NULL || fe_cells_used == FE_CELLS_PER_CHUNK) {
 		struct fe_cell_chunk *c = calloc(1, sizeof(*c));
 
@@ -711,26 +717,45 @@ fe_cell_new(struct fe_vcpu *v)
 		cell->magic = FE_CELL_MAGIC;
 		atomic_store(&cell->vcpu, v);
 	}
-	pthread_mutex_unlock(&fe_lock);
 	return cell;
 }
 
 /* ---- vCPU objects ---------------------------------------------------------------- */
 
-static int
-fe_vcpu_alloc(nvmm_cpuid_t cpuid, struct fe_vcpu **vp)
-{
-	struct fe_vcpu *v;
+/*
+ * vCPU objects are type-stable: never freed, each belongs to the slot of
+ * its (machine id, vCPU id) from its first creation on (the slot's vcpu),
+ * and a later creation in that slot, of any machine, reuses it. So the
+ * entry points that only touch the comm page (setstate, a getstate of
+ * cached classes) need no use: fe_vcpu_peek() (lookup.h) checks the
+ * handles, and a destroy that races them, a program bug under NVMM's rule
+ * that a vCPU is its thread's, leaves their pointer valid. Their writes
+ * land in a vCPU nobody runs, or, if the id was created again meanwhile,
+ * before that creation's reset of the object (fe_vcpu_claim) or after it.
+ * The memory kept is one object per slot ever used (~1.2 KiB; the
+ * backend's data goes with each destroy).
+ */
 
-	if ((v = calloc(1, sizeof(*v))) == NULL)
-		return ENOMEM;
-	if ((v->cell = fe_cell_new(v)) == NULL) {
-		free(v);
-		return ENOMEM;
+/*
+ * With fe_lock held, the id reserved: the slot's object, reset for a new
+ * creation, or, for a slot's first, fresh (which is then taken: NULL).
+ */
+static struct fe_vcpu *
+fe_vcpu_claim(struct fe_vslot *s, struct fe_vcpu **fresh,
+    struct fe_stop_cell *cell, nvmm_cpuid_t cpuid)
+{
+	struct fe_vcpu *v = s->vcpu;
+
+	if (v == NULL) {
+		v = s->vcpu = *fresh;
+		*fresh = NULL;
+	} else {
+		memset(v, 0, sizeof(*v));
 	}
+	v->cell = cell;
 	v->cpuid = cpuid;
-	*vp = v;
-	return 0;
+	atomic_store(&cell->vcpu, v);
+	return v;
 }
 
 /*
@@ -755,13 +780,6 @@ fe_vcpu_teardown(struct fe_machine *m, struct fe_vcpu *v)
 		fe_impl->vcpu_destroy(m, v);
 }
 
-static void
-fe_vcpu_release(struct fe_machine *m, struct fe_vcpu *v)
-{
-	fe_vcpu_teardown(m, v);
-	free(v);
-}
-
 /* Publish the vCPU count in the registry; a failure there only goes stale. */
 static void
 fe_reg_vcpus(struct fe_machine *m)
@@ -777,7 +795,8 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
     struct nvmm_vcpu *vcpu)
 {
 	struct fe_machine *m;
-	struct fe_vcpu *v;
+	struct fe_vcpu *v, *fresh = NULL;
+	struct fe_stop_cell *cell;
 	int error;
 
 	if (vcpu == NULL)
@@ -788,21 +807,31 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 		error = EINVAL;
 		goto out;
 	}
-	if ((error = fe_vcpu_alloc(cpuid, &v)) != 0)
+	/* In case this is the slot's first creation: no calloc under fe_lock. */
+	if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
+		error = ENOMEM;
 		goto out;
+	}
 
 	/* Reserve the id first, so that concurrent creations see EBUSY. */
 	pthread_mutex_lock(&fe_lock);
 	if (m->vcpus[cpuid] != NULL) {
 		pthread_mutex_unlock(&fe_lock);
-		fe_vcpu_release(m, v);
 		error = EBUSY;
 		goto out;
 	}
+	if ((cell = fe_cell_new(NULL)) == NULL) {
+		pthread_mutex_unlock(&fe_lock);
+		error = ENOMEM;
+		goto out;
+	}
+	v = fe_vcpu_claim(fe_vslot(m->machid, cpuid), &fresh, cell, cpuid);
 	m->vcpus[cpuid] = v;	/* no LIVE word yet: lookups fail */
 	pthread_mutex_unlock(&fe_lock);
 
 	error = fe_impl->vcpu_create(m, v);
+	if (error != 0)
+		fe_vcpu_teardown(m, v);	/* before the id is free again */
 
 	pthread_mutex_lock(&fe_lock);
 	if (error != 0) {
@@ -813,16 +842,12 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 		v->mach = m;
 		v->slot = fe_vslot(m->machid, cpuid);
 		/* Unless a machine destroy, now waiting for us, killed them. */
-		if ((atomic_load(&fe_mwords[m->machid]) & FE_LIVE) != 0) {
-			v->slot->vcpu = v;
+		if ((atomic_load(&fe_mwords[m->machid]) & FE_LIVE) != 0)
 			fe_use_publish(&v->slot->word, m->cookie);
-		}
 	}
 	pthread_mutex_unlock(&fe_lock);
-	if (error != 0) {
-		fe_vcpu_release(m, v);
+	if (error != 0)
 		goto out;
-	}
 	fe_reg_vcpus(m);
 
 	memset(vcpu, 0, sizeof(*vcpu));
@@ -832,6 +857,7 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 	vcpu->exit = &v->exit;
 	vcpu->stop = &v->cell->stop;
 out:
+	free(fresh);
 	fe_machine_put(m);
 	return error;
 }
@@ -878,9 +904,8 @@ fe_vcpu_destroy(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	 */
 	fe_vcpu_teardown(m, v);
 	pthread_mutex_lock(&fe_lock);
-	m->vcpus[v->cpuid] = NULL;
+	m->vcpus[v->cpuid] = NULL;	/* v is the next creation's now */
 	pthread_mutex_unlock(&fe_lock);
-	free(v);
 	fe_reg_vcpus(m);
 out:
 	fe_machine_put(m);

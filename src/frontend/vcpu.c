@@ -171,7 +171,9 @@ fe_vcpu_setstate_slow(const struct nvmm_machine *mach,
 {
 	struct fe_taken t = fe_vcpu_take_slow(mach, vcpu, false);
 
-	return t.v == NULL ? t.error : fe_vcpu_setstate_on(t.v, flags);
+	if (t.v == NULL)
+		return t.error;
+	return fe_vcpu_give(t.v, false, fe_vcpu_setstate_on(t.v, flags));
 }
 
 int

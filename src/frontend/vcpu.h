@@ -51,23 +51,20 @@ fe_vcpu_getstate_on(struct fe_vcpu *v, uint64_t wanted, bool locked)
 
 /*
  * NVMM's comm-page protocol: the classes become the caller's (cached) and
- * are installed by the next run (committed). No lock: the comm page is
- * the calling thread's, as NVMM documents. The use goes back.
+ * are installed by the next run (committed). No lock and no use: the
+ * comm page is the calling thread's, as NVMM documents, and v is
+ * type-stable (fe_vcpu_peek).
  */
 static inline int
 fe_vcpu_setstate_on(struct fe_vcpu *v, uint64_t flags)
 {
-	int error = 0;
-
-	if ((flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0) {
-		error = EINVAL;
-	} else {
-		v->comm.state_commit |= flags;
-		/* Apart: GCC's vectorizer would make five instructions of two. */
-		__asm__("" ::: "memory");
-		v->comm.state_cached |= flags;
-	}
-	return fe_vcpu_give(v, false, error);
+	if ((flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0)
+		return EINVAL;
+	v->comm.state_commit |= flags;
+	/* Apart: GCC's vectorizer would make five instructions of two. */
+	__asm__("" ::: "memory");
+	v->comm.state_cached |= flags;
+	return 0;
 }
 
 /* ---- Run ----------------------------------------------------------------------------------- */

@@ -126,7 +126,7 @@ NVMM_EXPORT int
 nvmm_vcpu_setstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
     uint64_t flags)
 {
-	struct fe_vcpu *v = fe_vcpu_take_fast(mach, vcpu, false);
+	struct fe_vcpu *v = fe_vcpu_peek(mach, vcpu);
 
 	if (v == NULL)
 		return lib_setstate_slow(mach, vcpu, flags);

@@ -14,7 +14,9 @@
  *
  * Destroyed vCPUs (fuzz/ long runs): their structures were kept for good
  * so that a stale stop stayed harmless, and a process that kept making
- * vCPUs grew without bound (2.7 KB each). Only the small stop cell stays.
+ * vCPUs grew without bound (2.7 KB each). Only the small stop cell stays,
+ * and one vCPU object per (machine id, vCPU id) ever used, which every
+ * later creation there reuses.
  *
  * Destroys racing (review of the lock-free lookups): a machine destroy
  * kicked a vCPU that another thread was still creating, before the backend
@@ -27,10 +29,17 @@
  * KVM refuses an id it still has (EEXIST). A creation racing the destroy
  * of the same id must see the id taken (EBUSY) until the backend parked
  * its KVM vCPU, and then get it, never EEXIST.
+ *
+ * Comm-page calls racing a destroy (setstate and a cached getstate take
+ * no use of their vCPU, whose object is type-stable): a thread that sets
+ * the state of a vCPU another thread destroys and creates again, a
+ * program bug under NVMM's rules, gets 0 or ENOENT, and never writes
+ * into freed memory (ASan) or crashes.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <malloc.h>
 #include <sched.h>
@@ -470,11 +479,92 @@ recreate_racing(void)
 	    "it is gone, then a vCPU in the RESET state", rounds);
 }
 
+/* ---- Comm-page calls racing a destroy ------------------------------------------- */
+
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN	1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN	1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN	0
+#endif
+
+#define SETTER_ROUNDS	200
+
+struct setter {
+	struct nvmm_machine *mach;
+	struct nvmm_vcpu handles[SETTER_ROUNDS];	/* each written once */
+	atomic_int current;		/* the live one's index; -1: stop */
+	unsigned long ok, gone, bad;
+	int bad_errno;
+};
+
+static void *
+setter_main(void *arg)
+{
+	struct setter *st = arg;
+	int i;
+
+	while ((i = atomic_load(&st->current)) >= 0) {
+		struct nvmm_vcpu *v = &st->handles[i];
+		int rc = nvmm_vcpu_setstate(st->mach, v, NVMM_X64_STATE_GPRS);
+
+		if (rc == 0)
+			rc = nvmm_vcpu_getstate(st->mach, v, NVMM_X64_STATE_GPRS);
+		if (rc == 0)
+			st->ok++;
+		else if (errno == ENOENT)
+			st->gone++;
+		else if (st->bad++ == 0)
+			st->bad_errno = errno;
+	}
+	return NULL;
+}
+
+static void
+comm_racing_destroy(void)
+{
+	struct nvmm_machine mach;
+	struct setter *st;
+	pthread_t th;
+
+	if (UNDER_TSAN) {
+		t_skip("setstate racing its vCPU's destroy: the race is the "
+		    "point, TSan would report it");
+		return;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		t_bail("calloc");
+	T_CHECK(nvmm_machine_create(&mach));
+	st->mach = &mach;
+	T_CHECK(nvmm_vcpu_create(&mach, 1, &st->handles[0]));
+	if (pthread_create(&th, NULL, setter_main, st) != 0)
+		t_bail("pthread_create");
+	for (int i = 1; i < SETTER_ROUNDS; i++) {
+		T_CHECK(nvmm_vcpu_destroy(&mach, &st->handles[i - 1]));
+		T_CHECK(nvmm_vcpu_create(&mach, 1, &st->handles[i]));
+		atomic_store(&st->current, i);
+	}
+	atomic_store(&st->current, -1);
+	pthread_join(th, NULL);
+	T_CHECK(nvmm_machine_destroy(&mach));
+	if (st->bad != 0)
+		t_diag("%lu calls failed otherwise, first: %s", st->bad,
+		    strerror(st->bad_errno));
+	t_ok(st->bad == 0, "setstate and getstate racing %d destroys and "
+	    "creations of their vCPU: 0 or ENOENT (%lu, %lu)", SETTER_ROUNDS,
+	    st->ok, st->gone);
+	free(st);
+}
+
 int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(14);
+	t_plan(15);
 	inner_dropped();
 	outer_dropped();
 	twice();
@@ -484,5 +574,6 @@ main(void)
 	destroy_twice(false);
 	destroy_while_creating();
 	recreate_racing();
+	comm_racing_destroy();
 	return t_done();
 }
