@@ -6,8 +6,8 @@
  * other code, switches CR3 to tables that point elsewhere, and maps other
  * memory at the code's guest-physical page (the old memory, still mapped
  * in this process, unchanged), and in real mode runs one IP under other
- * CS bases: each exit record (RIP, npc) must still be the one of the
- * code the guest ran. Variants pair up so that consecutive
+ * CS bases, and one code under another DX: each exit record (RIP, npc)
+ * must still be the one of the code the guest ran. Variants pair up so that consecutive
  * exits share RIP and access on both kinds of host: same start (KVM
  * reports RIP on an OUT) and same end (KVM reports RIP past it).
  */
@@ -18,6 +18,7 @@
 #include "harness.h"
 
 #define PORT		123
+#define PORT_DX		124	/* DX of the DX test, where it is not PORT */
 #define MSR		0xFFFFFFFFu	/* exits as RDMSR (guest.h) */
 #define RAM_SIZE	(8u << 20)
 #define PT		T_PT_BASE	/* the builder's tables: PML4 PDPT PD */
@@ -113,7 +114,8 @@ static unsigned int io_calls, io_bad;
 static void
 io_cb(struct nvmm_io *io)
 {
-	if (io->port == PORT && !io->in && io->size == 1)
+	if ((io->port == PORT || io->port == PORT_DX) && !io->in &&
+	    io->size == 1)
 		io_calls++;
 	else
 		io_bad++;
@@ -301,6 +303,54 @@ rm_step_run(struct t_vm *vm, const struct rm_step *s)
 	    s->why);
 }
 
+/*
+ * Real mode, one code under two DX values: out $PORT, %al; out %al, %dx.
+ * Where KVM reports RIP past the first OUT, the bytes at RIP decode to
+ * the reported access only while DX holds PORT, so a decode there hangs
+ * on DX, and so must its memo: with DX = PORT_DX the record is the first
+ * OUT's, whatever the exit before found with DX = PORT.
+ */
+static const uint8_t rm_out_imm_dx[] = { 0xE6, PORT, 0xEE, 0xF4 };
+
+static void
+rm_dx_run(struct t_vm *vm, uint16_t dx, bool check)
+{
+	const struct nvmm_x86_exit_io *io = &vm->vcpu.exit->u.io;
+	uint64_t reason, rip;
+	bool ok;
+
+	t_vm_load(vm, (0x1000 << 4) + RM_IP, rm_out_imm_dx,
+	    rm_out_imm_dx + sizeof(rm_out_imm_dx));
+	t_vm_real_mode(vm, 0x1000, RM_IP);
+	t_vm_set_gpr(vm, NVMM_X64_GPR_RDX, dx);
+	reason = t_vm_run(vm);
+	rip = t_vm_gpr(vm, NVMM_X64_GPR_RIP);
+	if (check) {
+		ok = reason == NVMM_VCPU_EXIT_IO && io->port == PORT &&
+		    rip == RM_IP && io->npc == RM_IP + 2;
+		if (!ok)
+			t_diag("  exit 0x%llx, RIP 0x%llx npc 0x%llx",
+			    (unsigned long long)reason,
+			    (unsigned long long)rip,
+			    (unsigned long long)io->npc);
+		t_ok(ok, "real mode, DX 0x%x after DX 0x%x: exit record",
+		    dx, PORT);
+	}
+	if (reason == NVMM_VCPU_EXIT_IO) {
+		T_CHECK(nvmm_assist_io(&vm->mach, &vm->vcpu));
+		/* To the HLT: the IO memo stays this exit's. */
+		if (!check)
+			t_vm_set_gpr(vm, NVMM_X64_GPR_RIP, RM_IP + 3);
+		reason = t_vm_run(vm);
+	}
+	while (reason == NVMM_VCPU_EXIT_IO) {
+		T_CHECK(nvmm_assist_io(&vm->mach, &vm->vcpu));
+		reason = t_vm_run(vm);
+	}
+	t_ok(reason == NVMM_VCPU_EXIT_HALTED && io_bad == 0,
+	    "real mode, DX 0x%x: served, the guest goes on", dx);
+}
+
 int
 main(void)
 {
@@ -308,7 +358,7 @@ main(void)
 	struct t_vm vm;
 
 	t_require_nvmm();
-	t_plan(2 * (NSTEPS + RM_NSTEPS));
+	t_plan(2 * (NSTEPS + RM_NSTEPS) + 3);
 
 	t_vm_create(&vm, RAM_SIZE);
 	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
@@ -325,6 +375,8 @@ main(void)
 	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
 	for (size_t i = 0; i < RM_NSTEPS; i++)
 		rm_step_run(&vm, &rm_steps[i]);
+	rm_dx_run(&vm, PORT, false);
+	rm_dx_run(&vm, PORT_DX, true);
 	t_vm_destroy(&vm);
 	return t_done();
 }

@@ -37,17 +37,37 @@ exit_invalid(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	exit->u.inv.hwcode = HWCODE_KVM(cpu->run->exit_reason, 0);
 }
 
+/*
+ * An IO exit's record is cpu->exit_io, and its instruction's RIP
+ * memo_io.start: the decode memo's answer where it holds (insn.h), else
+ * fetched again into them. NVMM's RIP is on the instruction, even where
+ * KVM is past an OUT.
+ */
+static inline void
+exit_io_record(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit->reason = NVMM_VCPU_EXIT_IO;
+	exit->u.io = cpu->exit_io;
+	exit_pending(cpu, KVMX86_PENDING_IO, cpu->memo_io.start);
+	kvmx86_access_io(cpu);
+}
+
+/* Apart, so that the hit's path needs no frame: the miss is a tail call. */
+static __attribute__((noinline)) void
+exit_io_slow(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	kvmx86_io_exit_slow(cpu);
+	exit_io_record(cpu, exit);
+}
+
 static void
 exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
-	uint64_t rip;
-
-	exit->reason = NVMM_VCPU_EXIT_IO;
-	kvmx86_io_exit(cpu, &exit->u.io, &rip);
-	/* NVMM's RIP is on the instruction, even where KVM is past an OUT. */
-	exit_pending(cpu, KVMX86_PENDING_IO, rip);
-	cpu->exit_io = exit->u.io;
-	kvmx86_access_io(cpu);
+	if (!insn_memo_holds(cpu, &cpu->memo_io, true)) {
+		exit_io_slow(cpu, exit);
+		return;
+	}
+	exit_io_record(cpu, exit);
 }
 
 static void
@@ -61,38 +81,79 @@ exit_mmio(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	kvmx86_access_mem(cpu);
 }
 
-/* MSRs NVMM's kernel answers never reach the emulator (msr.c). */
-static inline void
-exit_msr_local(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+/*
+ * MSRs NVMM's kernel answers never reach the emulator (msr.c). Apart
+ * from exit_msr_local(), so that its call is a tail call.
+ */
+static __attribute__((noinline)) void
+exit_msr_decide(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
     bool write)
 {
-	if (kvmx86_msr_local(cpu, write)) {
+	if (kvmx86_msr_decide(cpu, write)) {
 		memset(&exit->u, 0, sizeof(exit->u));
 		exit->reason = NVMM_VCPU_EXIT_NONE;
 	}
 }
 
+static inline void
+exit_msr_local(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+    bool write)
+{
+	if (!kvmx86_msr_theirs(cpu, write))
+		exit_msr_decide(cpu, exit, write);
+}
+
+/*
+ * An MSR exit's npc is cpu->exit_npc: the decode memo's answer where it
+ * holds (insn.h), else fetched again into it.
+ */
+static inline void
+exit_msr_record(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+    bool write)
+{
+	const struct kvm_run *run = cpu->run;
+
+	if (write) {
+		exit->reason = NVMM_VCPU_EXIT_WRMSR;
+		exit->u.wrmsr.msr = run->msr.index;
+		exit->u.wrmsr.val = run->msr.data;
+		exit->u.wrmsr.npc = cpu->exit_npc;
+	} else {
+		exit->reason = NVMM_VCPU_EXIT_RDMSR;
+		exit->u.rdmsr.msr = run->msr.index;
+		exit->u.rdmsr.npc = cpu->exit_npc;
+	}
+	exit_pending(cpu, KVMX86_PENDING_MSR, run->s.regs.regs.rip);
+	exit_msr_local(cpu, exit, write);
+}
+
+/* Apart, so that the hit's path needs no frame: the miss is a tail call. */
+static __attribute__((noinline)) void
+exit_msr_slow(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+    bool write)
+{
+	kvmx86_msr_npc_slow(cpu);
+	exit_msr_record(cpu, exit, write);
+}
+
 static void
 exit_rdmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
-	exit->reason = NVMM_VCPU_EXIT_RDMSR;
-	exit->u.rdmsr.msr = cpu->run->msr.index;
-	exit->u.rdmsr.npc = kvmx86_msr_npc(cpu);
-	exit_pending(cpu, KVMX86_PENDING_MSR, cpu->run->s.regs.regs.rip);
-	cpu->exit_npc = exit->u.rdmsr.npc;
-	exit_msr_local(cpu, exit, false);
+	if (!insn_memo_holds(cpu, &cpu->memo_insn, false)) {
+		exit_msr_slow(cpu, exit, false);
+		return;
+	}
+	exit_msr_record(cpu, exit, false);
 }
 
 static void
 exit_wrmsr(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
-	exit->reason = NVMM_VCPU_EXIT_WRMSR;
-	exit->u.wrmsr.msr = cpu->run->msr.index;
-	exit->u.wrmsr.val = cpu->run->msr.data;
-	exit->u.wrmsr.npc = kvmx86_msr_npc(cpu);
-	exit_pending(cpu, KVMX86_PENDING_MSR, cpu->run->s.regs.regs.rip);
-	cpu->exit_npc = exit->u.wrmsr.npc;
-	exit_msr_local(cpu, exit, true);
+	if (!insn_memo_holds(cpu, &cpu->memo_insn, false)) {
+		exit_msr_slow(cpu, exit, true);
+		return;
+	}
+	exit_msr_record(cpu, exit, true);
 }
 
 static void

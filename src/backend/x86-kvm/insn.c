@@ -70,6 +70,17 @@ insn_watch_add(struct kvmx86_watch *w, unsigned int *nw, unsigned int max,
 	return true;
 }
 
+/* Whether each watched word still holds its value, one XOR per word. */
+static bool
+insn_watch_same(const struct kvmx86_watch *w, unsigned int n)
+{
+	uint64_t diff = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		diff |= insn_watch_diff(&w[i]);
+	return diff == 0;
+}
+
 /* ---- Code pages, and a cache of their translation --------------------------- */
 
 /*
@@ -106,7 +117,7 @@ insn_page_valid(const struct kvmx86_vcpu *cpu,
     const struct kvmx86_code_page *c, const struct x86_paging *pg,
     uint64_t page)
 {
-	return c->valid && c->page == page && c->gen == insn_maps_gen(cpu) &&
+	return c->valid && c->page == page && c->gen == *cpu->maps_gen &&
 	    memcmp(&c->pg, pg, sizeof(*pg)) == 0 &&
 	    insn_watch_same(c->entry, c->n);
 }
@@ -136,7 +147,7 @@ insn_page(struct kvmx86_vcpu *cpu, const struct x86_paging *pg, uint64_t page)
 	/* Areas are page-aligned: the whole page is there. */
 	c->hva = a->hva + (gpa - a->gpa);
 	c->page = page;
-	c->gen = insn_maps_gen(cpu);
+	c->gen = *cpu->maps_gen;
 	memcpy(&c->pg, pg, sizeof(*pg));
 	c->valid = !c->full;	/* else usable now, but not kept */
 	cpu->code_next = !cpu->code_next;
@@ -262,23 +273,27 @@ insn_mode(const struct kvmx86_insn_key *k, struct insn_exit *x)
 	x->pg.cr4 = k->cr4;
 	x->pg.efer = k->efer;
 	x->rip = k->rip;
+	/* With paging off k holds no EFER: LMA is clear then anyway. */
 	x->long64 = (k->efer & EFER_LMA) && (k->cs_mode & KEY_CS_L);
 	x->def32 = (k->cs_mode & KEY_CS_DB) != 0;
 	x->lin = x->long64 ? k->rip : (k->cs_base + k->rip) & 0xFFFFFFFFULL;
 	x->in = (uint8_t)k->io == KVM_EXIT_IO_IN;
 	x->size = (uint8_t)(k->io >> 8);
 	x->port = (uint16_t)(k->io >> 16);
-	x->dx_port = (k->io & KEY_IO_DX) != 0;
+	x->dx_port = (uint16_t)(k->io >> 32) == x->port;
 }
 
 /*
  * Guest-linear bytes around CS:RIP, b[INSN_MAX + i] at lin + i, and the
- * part b[lo..hi) a fetch examined. A result that also hung on where
- * readable memory ended is not exact: its bytes alone do not decide it.
+ * part b[lo..hi) a fetch examined; whether it asked if DX holds the port
+ * (an IO fetch that did hangs on DX, else not). A result that also hung
+ * on where readable memory ended is not exact: its bytes alone do not
+ * decide it.
  */
 struct insn_window {
 	uint8_t b[2 * INSN_MAX];
 	size_t lo, hi;
+	bool dx;
 	bool exact;
 };
 
@@ -286,6 +301,7 @@ static void
 insn_window_init(struct insn_window *w)
 {
 	w->lo = w->hi = INSN_MAX;
+	w->dx = false;
 	w->exact = true;
 }
 
@@ -310,11 +326,13 @@ insn_window_use(struct insn_window *w, size_t lo, size_t hi)
  * tables misses. Answers that hung on unreadable memory are not kept.
  *
  * The hit is the path of every IO and MSR exit of a driver loop, so it
- * is the key's words XORed into one test with the slots' generation,
- * then the watched words (long mode: the walk's table entries and a code
- * word or two; real mode: the code words alone), inline in exit.c
- * (insn.h). Nothing else is read: the miss below (the slow path) is
- * where pages are walked and bytes decoded.
+ * is the key's words XORed into one test (only those the fetch read:
+ * with paging off no paging register, DX only where a DX form was
+ * looked at), then the slots' generation and the watched words (long
+ * mode: the walk's table entries and a code word or two; real mode: the
+ * code words alone), inline in exit.c (insn.h). Nothing else is read:
+ * the miss below (the slow path) is where pages are walked and bytes
+ * decoded.
  */
 
 /* Watch c's table entries in m too, each word once (two walks share most). */
@@ -338,10 +356,34 @@ insn_memo_watch_walk(struct kvmx86_insn_memo *m,
 }
 
 /*
- * Keep the window's bytes and the key for the answer already in m. The
- * bytes may lie in two pages (an OUT at the start of a page, found
- * ending at RIP, is read with the bytes before it): both walks are
- * watched then.
+ * Lay m's watched words out as insn.h reads them: the first two, with
+ * paging three more, without a loop, then the rest from the fifth on.
+ * Places a memo has no word for watch themselves: each holds its own
+ * address.
+ */
+static bool
+insn_memo_watch_layout(struct kvmx86_insn_memo *m, bool paging)
+{
+	unsigned int fixed = INSN_WATCH_FIXED(paging);
+	unsigned int more = m->n > fixed ? m->n - fixed : 0;
+	unsigned int from = INSN_WATCH_FIXED(true);
+
+	if (from + more > KVMX86_MEMO_WATCH)
+		return false;
+	memmove(&m->watch[from], &m->watch[fixed], more * sizeof(m->watch[0]));
+	for (unsigned int i = m->n - more; i < from; i++) {
+		m->watch[i].val = 0;
+		m->watch[i].word = &m->watch[i].val;
+	}
+	m->n = from + more;
+	return true;
+}
+
+/*
+ * Keep the window's bytes and the key for the answer already in the
+ * exit's record. The bytes may lie in two pages (an OUT at the start of
+ * a page, found ending at RIP, is read with the bytes before it): both
+ * walks are watched then.
  */
 static void
 insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
@@ -352,6 +394,8 @@ insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 	const struct kvmx86_code_page *c;
 	uint64_t gen = 0;
 
+	_Static_assert(KVMX86_MEMO_WATCH >= INSN_WATCH_FIXED(true),
+	    "insn.h reads five words");
 	m->gen = 0;
 	m->n = 0;
 	if (!w->exact || at == end)
@@ -368,10 +412,13 @@ insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 		    (const uint8_t *)c->hva + (pos & PAGE_OFS),
 		    w->b + w->lo + (pos - at), chunk))
 			return;
-		gen = c->gen + 1;
+		gen = c->gen;
 		pos += chunk;
 	}
+	if (!insn_memo_watch_layout(m, (k->cr0 & KEY_CR0_PG) != 0))
+		return;
 	m->key = *k;
+	m->io_mask = KEY_IO_ACCESS | (w->dx ? KEY_IO_DX : 0);
 	m->gen = gen;
 }
 
@@ -415,8 +462,8 @@ insn_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
  * it reads no further than b[insn->len + 1], the byte after the opcode.
  */
 static bool
-insn_io_matches(const struct insn_exit *x, const uint8_t *b, size_t n,
-    struct insn_head *insn, size_t *len)
+insn_io_matches(const struct insn_exit *x, struct insn_window *win,
+    const uint8_t *b, size_t n, struct insn_head *insn, size_t *len)
 {
 	bool def16 = !x->long64 && !x->def32;
 	unsigned int size;
@@ -436,6 +483,7 @@ insn_io_matches(const struct insn_exit *x, const uint8_t *b, size_t n,
 		return *len <= n && b[insn->len + 1] == x->port;
 	}
 	*len = insn->len + 1u;
+	win->dx = true;
 	return x->dx_port;
 }
 
@@ -445,13 +493,13 @@ insn_io_matches(const struct insn_exit *x, const uint8_t *b, size_t n,
  * so. REP INS/OUTS do not count: KVM keeps RIP on them until done.
  */
 static size_t
-insn_io_ending(const struct insn_exit *x, const uint8_t *b, size_t w,
-    size_t q, struct insn_head *insn)
+insn_io_ending(const struct insn_exit *x, struct insn_window *win,
+    const uint8_t *b, size_t w, size_t q, struct insn_head *insn)
 {
 	size_t len;
 
 	for (size_t s = insn_prefix_run(b, q, x->long64); s <= q; s++) {
-		if (insn_io_matches(x, b + s, w - s, insn, &len) &&
+		if (insn_io_matches(x, win, b + s, w - s, insn, &len) &&
 		    len == w - s &&
 		    !((insn->opcode & 0xFC) == 0x6C && insn->rep))
 			return len;
@@ -502,8 +550,8 @@ insn_io_behind(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
 		if (insn_copy(cpu, &x->pg, end - w, bytes, w) != w)
 			return EFAULT;
 	}
-	l_dx = w >= 1 ? insn_io_ending(x, bytes, w, w - 1, insn) : 0;
-	l_imm = w >= 2 ? insn_io_ending(x, bytes, w, w - 2, &imm) : 0;
+	l_dx = w >= 1 ? insn_io_ending(x, win, bytes, w, w - 1, insn) : 0;
+	l_imm = w >= 2 ? insn_io_ending(x, win, bytes, w, w - 2, &imm) : 0;
 	if (l_imm > l_dx) {
 		*insn = imm;
 		l_dx = l_imm;
@@ -526,7 +574,7 @@ insn_io_fetch(struct kvmx86_vcpu *cpu, const struct insn_exit *x,
 	size_t n;
 
 	n = insn_copy(cpu, &x->pg, x->lin, at, INSN_MAX);
-	if (insn_io_matches(x, at, n, insn, len)) {
+	if (insn_io_matches(x, w, at, n, insn, len)) {
 		insn_window_use(w, INSN_MAX, INSN_MAX + *len);
 		*start = x->rip;
 		return 0;
@@ -561,7 +609,10 @@ insn_io_record(const struct insn_exit *x, const struct insn_head *insn,
 	io->npc = start + len;
 }
 
-/* The memo missed: fetch, and keep the answer for next time. */
+/*
+ * The memo missed: fetch, put the answer in the exit's record (the memo's
+ * answer from now on) and keep what it depended on for next time.
+ */
 static int
 insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 {
@@ -577,65 +628,59 @@ insn_fetch_miss(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 	insn_mode(&k, &x);
 	insn_window_init(&w);
 	start = x.rip;
-	m->gen = 0;
 	error = io ? insn_io_fetch(cpu, &x, &w, &insn, &start, &len) :
 	    insn_fetch(cpu, &x, &w, &insn);
 	if (error != 0)
 		return error;
 	m->start = start;
 	if (io) {
-		insn_io_record(&x, &insn, start, len, &m->io);
-		m->npc = m->io.npc;
+		insn_io_record(&x, &insn, start, len, &cpu->exit_io);
 	} else {
 		/* RDMSR/WRMSR are 0F 32 / 0F 30 after their prefixes. */
-		m->npc = start + (insn.opcode == 0x0F ? insn.len + 2u : 2u);
+		cpu->exit_npc = start + (insn.opcode == 0x0F ? insn.len + 2u :
+		    2u);
 	}
 	insn_memo_keep(cpu, m, &k, &x, &w);
 	return 0;
 }
 
-/* The memo fetched again, or NULL: the code is not in guest RAM. */
-static const struct kvmx86_insn_memo *
+/* Fetch again through memo m; an error: the code is not in guest RAM. */
+static int
 insn_memo_refetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 {
 	int error;
 
-	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
-		return NULL;
+	m->gen = 0;	/* the exit's record changes: m's answer goes */
+	if ((error = kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS)) != 0)
+		return error;
 	fe_mutex_lock(&cpu->mach->maps_lock);
 	error = insn_fetch_miss(cpu, m, io);
 	fe_mutex_unlock(&cpu->mach->maps_lock);
-	return error == 0 ? m : NULL;
+	return error;
 }
 
 void
-kvmx86_io_exit_slow(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
-    uint64_t *start)
+kvmx86_io_exit_slow(struct kvmx86_vcpu *cpu)
 {
 	const struct kvm_run *run = cpu->run;
-	const struct kvmx86_insn_memo *m = insn_memo_refetch(cpu,
-	    &cpu->memo_io, true);
+	struct nvmm_x86_exit_io *io = &cpu->exit_io;
 
-	if (m != NULL) {
-		*io = m->io;
-		*start = m->start;
+	if (insn_memo_refetch(cpu, &cpu->memo_io, true) == 0)
 		return;
-	}
 	/* The code is not in guest RAM: say what KVM told us. */
+	memset(io, 0, sizeof(*io));
 	io->in = (run->io.direction == KVM_EXIT_IO_IN);
 	io->port = run->io.port;
 	io->operand_size = run->io.size;
 	io->str = io->rep = (run->io.count > 1);
 	io->seg = -1;
 	io->address_size = 0;
-	io->npc = *start = run->s.regs.regs.rip;
+	io->npc = cpu->memo_io.start = run->s.regs.regs.rip;
 }
 
-uint64_t
+void
 kvmx86_msr_npc_slow(struct kvmx86_vcpu *cpu)
 {
-	const struct kvmx86_insn_memo *m = insn_memo_refetch(cpu,
-	    &cpu->memo_insn, false);
-
-	return m != NULL ? m->npc : cpu->run->s.regs.regs.rip + 2;
+	if (insn_memo_refetch(cpu, &cpu->memo_insn, false) != 0)
+		cpu->exit_npc = cpu->run->s.regs.regs.rip + 2;
 }

@@ -12,44 +12,6 @@
 
 #include "kvmx86.h"
 
-static inline uint64_t
-insn_maps_gen(const struct kvmx86_vcpu *cpu)
-{
-	const struct kvmx86_machine *mach = cpu->mach->machdata;
-
-	return mach->maps_gen;
-}
-
-/*
- * A cached answer records the guest memory it was derived from as the
- * aligned host words that hold it, each as it was when the answer was
- * made (the bytes the answer used, the others as read beside them): a
- * check re-reads each word and compares it whole, one XOR per word. A
- * change to a byte beside the ones used is only a miss. An aligned word
- * never crosses a page, and guest areas are whole pages, so a check reads
- * nothing unmapped while the maps lock keeps the areas in place.
- */
-static inline bool
-insn_watch_same(const struct kvmx86_watch *w, unsigned int n)
-{
-	uint64_t diff = 0;
-
-	for (unsigned int i = 0; i < n; i++) {
-		uint64_t now;
-
-		memcpy(&now, w[i].word, sizeof(now));
-		diff |= now ^ w[i].val;
-	}
-	return diff == 0;
-}
-
-/*
- * All a fetch reads of the exit besides guest memory, as words. The IO
- * word packs KVM's access (direction, size, port) and whether DX holds
- * the port (bit 32): a DX form matches only then.
- */
-#define KEY_IO_DX	(1ULL << 32)
-
 /*
  * CS's mode as the eight bytes of its kvm_segment from DPL on: one load.
  * D/B and L are what a fetch reads; the others (DPL, S, G, AVL, unusable)
@@ -61,102 +23,134 @@ _Static_assert(offsetof(struct kvm_segment, dpl) == 16 &&
     sizeof(struct kvm_segment) == 24, "kvm_segment: DPL to the end is 8 bytes");
 #define KEY_CS_DB	(0xFFULL << 8)
 #define KEY_CS_L	(0xFFULL << 24)
+#define KEY_CR0_PG	(1ULL << 31)
 
+/*
+ * The IO word of a key: KVM's direction, size and port as one 32-bit
+ * load, and DX above them (a DX form matches only where DX is the port:
+ * a memo compares these bits only if its fetch asked, insn.c).
+ */
+_Static_assert(offsetof(struct kvm_run, io.size) ==
+    offsetof(struct kvm_run, io.direction) + 1 &&
+    offsetof(struct kvm_run, io.port) ==
+    offsetof(struct kvm_run, io.direction) + 2,
+    "kvm_run.io: direction, size, port in 4 bytes");
+#define KEY_IO_ACCESS	0xFFFFFFFFULL
+#define KEY_IO_DX	(0xFFFFULL << 32)
+
+static inline uint64_t
+insn_key_io(const struct kvm_run *run)
+{
+	uint32_t access;
+
+	memcpy(&access, &run->io.direction, sizeof(access));
+	return access | run->s.regs.regs.rdx << 32;	/* DX: KEY_IO_DX */
+}
+
+/* All a fetch reads of the exit besides guest memory. */
 static inline void
 insn_key(const struct kvm_run *run, bool io, struct kvmx86_insn_key *k)
 {
 	const struct kvm_sregs *sr = &run->s.regs.sregs;
 
+	memset(k, 0, sizeof(*k));
 	k->rip = run->s.regs.regs.rip;
 	k->cs_base = sr->cs.base;
 	memcpy(&k->cs_mode, &sr->cs.dpl, sizeof(k->cs_mode));
 	k->cr0 = sr->cr0;
-	k->cr3 = sr->cr3;
-	k->cr4 = sr->cr4;
-	k->efer = sr->efer;
-	k->io = 0;
 	if (io)
-		k->io = run->io.direction | (uint64_t)run->io.size << 8 |
-		    (uint64_t)run->io.port << 16 |
-		    ((uint16_t)run->s.regs.regs.rdx == run->io.port ?
-		    KEY_IO_DX : 0);
+		k->io = insn_key_io(run);
+	if (k->cr0 & KEY_CR0_PG) {
+		k->cr3 = sr->cr3;
+		k->cr4 = sr->cr4;
+		k->efer = sr->efer;
+	}
 }
 
-/* The bits in which two keys differ (IO exits: the IO word too). */
+/* One watched word as it is now, XORed with its value when kept. */
 static inline uint64_t
-insn_key_diff(const struct kvmx86_insn_key *a, const struct kvmx86_insn_key *b,
-    bool io)
+insn_watch_diff(const struct kvmx86_watch *w)
 {
-	return (a->rip ^ b->rip) | (a->cs_base ^ b->cs_base) |
-	    (a->cs_mode ^ b->cs_mode) | (a->cr0 ^ b->cr0) |
-	    (a->cr3 ^ b->cr3) | (a->cr4 ^ b->cr4) | (a->efer ^ b->efer) |
-	    (io ? a->io ^ b->io : 0);
+	uint64_t now;
+
+	memcpy(&now, w->word, sizeof(now));
+	return now ^ w->val;
 }
 
-/* The key, the slots, then the watched words, as when the memo was kept. */
-static inline bool
-insn_memo_hit(const struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
-    bool io)
-{
-	struct kvmx86_insn_key k;
+/*
+ * A memo's watched words: at least what a decode usually watches, two
+ * code words, with paging also three table entries (a short list is
+ * padded with words that watch themselves, insn.c), read without a loop.
+ */
+#define INSN_WATCH_FIXED(paging)	((paging) ? 5u : 2u)
 
-	insn_key(cpu->run, io, &k);
-	/* Words are watched only while their slots are (gen). */
-	return (insn_key_diff(&m->key, &k, io) |
-	    (m->gen ^ (insn_maps_gen(cpu) + 1))) == 0 &&
-	    insn_watch_same(m->watch, m->n);
+static inline bool
+insn_memo_watch_same(const struct kvmx86_insn_memo *m, bool paging)
+{
+	const struct kvmx86_watch *w = m->watch;
+	uint64_t diff = insn_watch_diff(&w[0]) | insn_watch_diff(&w[1]);
+
+	if (paging)
+		diff |= insn_watch_diff(&w[2]) | insn_watch_diff(&w[3]) |
+		    insn_watch_diff(&w[4]);
+	/* More: from the fifth on, with paging or not (insn.c). */
+	for (unsigned int i = INSN_WATCH_FIXED(true); i < m->n; i++)
+		diff |= insn_watch_diff(&w[i]);
+	return diff == 0;
 }
 
 /*
  * Whether the memo of this kind of exit holds: the fast path of every IO
- * and MSR exit. It calls nothing while the lock is free (the maps lock
- * keeps the watched words mapped while they are read; the answer is the
- * vCPU's own) and is inlined in each caller, so the key stays in
- * registers and an MSR exit reads no IO word. A miss goes on in a slow
- * path of its own (kvmx86_io_exit_slow(), kvmx86_msr_npc_slow()).
+ * and MSR exit, inlined in each caller. The exit's words first, as the
+ * key's (a memo made with paging off compares no paging register: its
+ * fetch read none); then the slots' generation and the watched words.
+ * Those are host memory a slot change may take away, so the check says
+ * it peeks first, and a slot change waits for it (kvm.c,
+ * kvmx86_peeks_wait()): no lock, and no call, so the exits that inline
+ * it need no stack frame. A miss goes on in a slow path of its own
+ * (kvmx86_io_exit_slow(), kvmx86_msr_npc_slow()), which fetches under
+ * the maps lock.
  */
 static inline __attribute__((always_inline)) bool
 insn_memo_holds(struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
     bool io)
 {
-	struct fe_mutex *maps = &cpu->mach->maps_lock;
+	const struct kvm_run *run = cpu->run;
+	const struct kvm_sregs *sr = &run->s.regs.sregs;
+	bool paging = (m->key.cr0 & KEY_CR0_PG) != 0;
+	atomic_uint *peek = cpu->peek;
+	uint64_t cs_mode, diff;
 	bool hit;
 
-	if (kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS) != 0)
+	/* Stale segments and CRs: the slow path fetches them. */
+	if (!(cpu->sync_fresh & KVM_SYNC_X86_SREGS))
 		return false;
-	fe_mutex_lock(maps);
-	hit = insn_memo_hit(cpu, m, io);
-	fe_mutex_unlock(maps);
+	cpu->sync_keep_sregs = KVMX86_SYNC_KEEP;
+	memcpy(&cs_mode, &sr->cs.dpl, sizeof(cs_mode));
+	diff = (run->s.regs.regs.rip ^ m->key.rip) |
+	    (sr->cs.base ^ m->key.cs_base) | (cs_mode ^ m->key.cs_mode) |
+	    (sr->cr0 ^ m->key.cr0);
+	if (io)
+		diff |= (insn_key_io(run) ^ m->key.io) & m->io_mask;
+	if (paging)
+		diff |= (sr->cr3 ^ m->key.cr3) | (sr->cr4 ^ m->key.cr4) |
+		    (sr->efer ^ m->key.efer);
+	if (diff != 0)
+		return false;
+	atomic_store(peek, 1);
+	/* Words are watched only while their slots are (gen). */
+	hit = atomic_load(cpu->maps_gen) == m->gen &&
+	    insn_memo_watch_same(m, paging);
+	atomic_store_explicit(peek, 0, memory_order_release);
 	return hit;
 }
 
-/* The slow paths (insn.c): fetch again, or say what KVM told us. */
-void kvmx86_io_exit_slow(struct kvmx86_vcpu *, struct nvmm_x86_exit_io *,
-    uint64_t *start);
-uint64_t kvmx86_msr_npc_slow(struct kvmx86_vcpu *);
-
-/* An IO exit's record, and the RIP of its instruction (at or before KVM's). */
-static inline void
-kvmx86_io_exit(struct kvmx86_vcpu *cpu, struct nvmm_x86_exit_io *io,
-    uint64_t *start)
-{
-	const struct kvmx86_insn_memo *m = &cpu->memo_io;
-
-	if (!insn_memo_holds(cpu, m, true)) {
-		kvmx86_io_exit_slow(cpu, io, start);
-		return;
-	}
-	*io = m->io;
-	*start = m->start;
-}
-
-/* RIP after the RDMSR/WRMSR of an MSR exit, prefixes included. */
-static inline uint64_t
-kvmx86_msr_npc(struct kvmx86_vcpu *cpu)
-{
-	if (!insn_memo_holds(cpu, &cpu->memo_insn, false))
-		return kvmx86_msr_npc_slow(cpu);
-	return cpu->memo_insn.npc;
-}
+/*
+ * The slow paths (insn.c): fetch again and keep the answer in the exit's
+ * record (cpu->exit_io and memo_io.start, cpu->exit_npc), or put there
+ * what KVM told us.
+ */
+void kvmx86_io_exit_slow(struct kvmx86_vcpu *);
+void kvmx86_msr_npc_slow(struct kvmx86_vcpu *);
 
 #endif /* NVMM_KVMX86_INSN_H */

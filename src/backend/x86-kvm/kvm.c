@@ -6,6 +6,7 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -230,6 +231,7 @@ kvmx86_machine_create(struct fe_machine *m)
 		return error;
 	}
 	pthread_mutex_init(&mach->lock, NULL);
+	mach->maps_gen = 1;	/* a decode memo of gen 0 is empty (insn.c) */
 	/* The MSR filter goes in at the first run: kvmx86_vcpu_prepare(). */
 	error = kvmx86_cpuid_vm_setup(mach->vm_fd);
 	if (error == 0)
@@ -413,6 +415,8 @@ kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 		return ENOMEM;
 	cpu->mach = m;
 	cpu->cpuid = v->cpuid;
+	cpu->maps_gen = &((struct kvmx86_machine *)m->machdata)->maps_gen;
+	cpu->peek = &((struct kvmx86_machine *)m->machdata)->peek[v->cpuid].on;
 	/*
 	 * The rest goes in at the first run (kvmx86_vcpu_prepare), and the
 	 * sync area is filled when first needed (state.c): sync_fresh 0.
@@ -546,6 +550,23 @@ kvmx86_gpa_map(struct fe_machine *m, const struct fe_area *a)
 	return error;
 }
 
+/*
+ * After a new maps_gen: wait until no vCPU's memo check that may have
+ * seen the old one still reads host words (insn.h). A check says it
+ * reads (peek) before it loads maps_gen, both sequentially consistent as
+ * the increment and the loads here: either it sees the new generation
+ * and reads nothing, or it is seen here and waited for. Then the host
+ * memory of a slot gone may leave the process.
+ */
+static void
+kvmx86_peeks_wait(struct kvmx86_machine *mach)
+{
+	for (unsigned int i = 0; i < NVMM_MAX_VCPUS; i++) {
+		while (atomic_load(&mach->peek[i].on) != 0)
+			sched_yield();
+	}
+}
+
 static int
 kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
 {
@@ -553,6 +574,7 @@ kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
 	int error = 0;
 
 	mach->maps_gen++;
+	kvmx86_peeks_wait(mach);
 	for (uint32_t i = 0; i < a->nslots; i++) {
 		int e = kvmx86_slot_set(mach, a, i, false);
 

@@ -44,9 +44,22 @@ struct kvmx86_cpuid_key {
 	struct nvmm_vcpu_conf_cpuid conf[KVMX86_CPUID_MAXOPS];
 };
 
+/*
+ * A vCPU's decode memo check reads host words of guest memory without
+ * the maps lock (insn.h): it says so here first, and a slot change waits
+ * until no check that may have read the old generation goes on
+ * (kvm.c, kvmx86_gpa_unmap()). One cache line each: 64 bytes apart.
+ */
+struct kvmx86_peek {
+	atomic_uint on;
+	char pad[64 - sizeof(atomic_uint)];
+};
+
 struct kvmx86_machine {
 	int vm_fd;
-	uint64_t maps_gen;	/* slot changes (under the maps lock) */
+	/* Slot changes, from 1; written under the maps lock, read anywhere. */
+	_Atomic uint64_t maps_gen;
+	struct kvmx86_peek peek[NVMM_MAX_VCPUS];	/* by vCPU id */
 	pthread_mutex_t lock;	/* first runs, parked vCPUs (kvm.c) */
 	bool msr_filtered;	/* the MSR filter is in */
 	struct kvmx86_park *parked;	/* KVM vCPUs of destroyed vCPUs */
@@ -122,32 +135,34 @@ struct kvmx86_code_page {
 
 /*
  * insn.c: all a fetch reads of the exit's state, as words compared at once
- * (a hit is one branch on their XOR): RIP, CS and the paging registers,
- * and for IO exits the access KVM reports.
+ * (a hit is one branch on their XOR): RIP, CS, CR0, for IO exits the
+ * access KVM reports and DX, and with paging on (CR0.PG) the registers
+ * of the walk. Without paging the fetch reads none of those (0 here).
  */
 struct kvmx86_insn_key {
 	uint64_t rip;
 	uint64_t cs_base;
 	uint64_t cs_mode;		/* CS from DPL on (D/B, L: insn.c) */
-	uint64_t cr0, cr3, cr4, efer;
-	uint64_t io;			/* IO exits: insn.c's insn_key(); else 0 */
+	uint64_t cr0;
+	uint64_t io;			/* IO exits: insn.h's insn_key_io() */
+	uint64_t cr3, cr4, efer;	/* CR0.PG only */
 };
 
 /*
- * insn.c: the last fetch's answer and what it depended on: the key, the
- * slots (maps_gen), the walks of the code pages (two where the bytes
- * straddle a page boundary) and the code bytes examined (at most 30:
- * five more words).
+ * insn.c: the last fetch's key and what else it depended on: the slots
+ * (maps_gen), the walks of the code pages (two where the bytes straddle a
+ * page boundary) and the code bytes examined (at most 30: five more
+ * words). The answer itself is the exit's record that only these exits
+ * write: cpu->exit_io (IO), cpu->exit_npc (MSR), and start here.
  */
 #define KVMX86_MEMO_WATCH	(2 * KVMX86_CODE_PATH_MAX + 5)
 struct kvmx86_insn_memo {
 	struct kvmx86_insn_key key;
-	uint64_t gen;			/* maps_gen + 1; 0: empty */
-	unsigned int n;
+	uint64_t io_mask;		/* the bits of key.io the fetch read */
+	uint64_t gen;			/* maps_gen; 0: empty */
+	unsigned int n;			/* insn.c's insn_memo_watch_layout() */
 	struct kvmx86_watch watch[KVMX86_MEMO_WATCH];
 	uint64_t start;			/* the instruction's RIP */
-	uint64_t npc;			/* the RIP after it */
-	struct nvmm_x86_exit_io io;	/* IO exits: the exit's record */
 };
 
 struct kvmx86_vcpu {
@@ -192,6 +207,7 @@ struct kvmx86_vcpu {
 	};
 	/* NVMM's RIP at that exit. */
 	uint64_t exit_rip;
+	/* The records of the last MSR and IO exit, also memo_*'s answers. */
 	uint64_t exit_npc;		/* MSR exits: RIP after the insn */
 	struct nvmm_x86_exit_io exit_io;	/* IO exits: the record */
 	struct nvmm_vcpu_exit stash;	/* the stashed exit */
@@ -233,6 +249,8 @@ struct kvmx86_vcpu {
 	struct kvmx86_code_page code[2];
 	unsigned int code_next;		/* the one to replace */
 	/* insn.c: the last fetch at an IO exit and at an MSR exit. */
+	const _Atomic uint64_t *maps_gen;	/* kvmx86_machine's */
+	atomic_uint *peek;			/* kvmx86_machine's, ours */
 	struct kvmx86_insn_memo memo_io;
 	struct kvmx86_insn_memo memo_insn;
 
@@ -606,20 +624,19 @@ int kvmx86_msr_tsc_reset(struct kvmx86_vcpu *);
 bool kvmx86_msr_decide(struct kvmx86_vcpu *, bool write);
 
 /*
- * After an MSR exit: whether the backend answered it, as NVMM's kernel
- * would have (msr.c). A driver loop exits on one MSR again and again, and
- * the tables are const: the last filtered MSR found to be the emulator's
- * is decided here with one compare; others go through the tables.
+ * After an MSR exit: whether it is known to be the emulator's, not one
+ * the backend answers as NVMM's kernel would (msr.c). A driver loop exits
+ * on one MSR again and again, and the tables are const: the last
+ * filtered MSR found to be the emulator's is known with one compare;
+ * others go through the tables (kvmx86_msr_decide(), which answers).
  */
 static inline bool
-kvmx86_msr_local(struct kvmx86_vcpu *cpu, bool write)
+kvmx86_msr_theirs(const struct kvmx86_vcpu *cpu, bool write)
 {
 	const struct kvm_run *run = cpu->run;
 
-	if (run->msr.reason == KVM_MSR_EXIT_REASON_FILTER &&
-	    cpu->msr_theirs[write] == (uint64_t)run->msr.index + 1)
-		return false;
-	return kvmx86_msr_decide(cpu, write);
+	return run->msr.reason == KVM_MSR_EXIT_REASON_FILTER &&
+	    cpu->msr_theirs[write] == (uint64_t)run->msr.index + 1;
 }
 
 /* events.c */

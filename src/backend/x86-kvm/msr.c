@@ -289,7 +289,7 @@ msr_local_answer(struct kvmx86_vcpu *cpu, const struct msr_local *l,
 
 /*
  * After an MSR exit (pending) that is not the emulator's last one
- * (kvmx86_msr_local()): answer it here if NVMM's kernel would have, and
+ * (kvmx86_msr_theirs()): answer it here if NVMM's kernel would have, and
  * let KVM finish the instruction at once. False: the emulator's.
  */
 bool
