@@ -125,7 +125,7 @@ insn_memo_holds(struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
 	/* Stale segments and CRs: the slow path fetches them. */
 	if (!(cpu->sync_fresh & KVM_SYNC_X86_SREGS))
 		return false;
-	cpu->sync_keep_sregs = KVMX86_SYNC_KEEP;
+	cpu->sync_used |= KVM_SYNC_X86_SREGS;	/* as kvmx86_sync_need() */
 	memcpy(&cs_mode, &sr->cs.dpl, sizeof(cs_mode));
 	diff = (run->s.regs.regs.rip ^ m->key.rip) |
 	    (sr->cs.base ^ m->key.cs_base) | (cs_mode ^ m->key.cs_mode) |
