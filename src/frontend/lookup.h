@@ -58,6 +58,18 @@ _Static_assert(NVMM_MAX_MACHINES == NVMM_MAX_VCPUS &&
     (NVMM_MAX_VCPUS & (NVMM_MAX_VCPUS - 1)) == 0,
     "one bound check covers both ids");
 
+/* The slot of (machine id, vCPU id), both in range. */
+static inline struct fe_vslot *
+fe_vslot_at(nvmm_machid_t id, nvmm_cpuid_t cpuid)
+{
+	/* Two shifts, not a shift of the sum: one copy of a register less. */
+	return (struct fe_vslot *)((uintptr_t)fe_vslots +
+	    ((uintptr_t)cpuid << 11) + ((uintptr_t)id << 4));
+}
+_Static_assert(sizeof(struct fe_vslot) == 1 << 4 &&
+    NVMM_MAX_MACHINES * sizeof(struct fe_vslot) == 1 << 11,
+    "fe_vslot_at's shifts: cpuid * NVMM_MAX_MACHINES + id, in slots");
+
 /*
  * machine.c: the slow halves. The take's result comes back in registers
  * (two words): no variable of the inline callers goes to memory for it.
@@ -108,7 +120,7 @@ fe_vcpu_take_fast(const struct nvmm_machine *mach,
 	struct fe_vcpu *v;
 	nvmm_machid_t id;
 	nvmm_cpuid_t cpuid;
-	uint64_t w;
+	uint64_t w, taken;
 
 	if (__builtin_expect(mach == NULL || vcpu == NULL, 0))
 		return NULL;
@@ -116,17 +128,18 @@ fe_vcpu_take_fast(const struct nvmm_machine *mach,
 	cpuid = vcpu->cpuid;
 	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
 		return NULL;
-	s = &fe_vslots[(uintptr_t)cpuid * NVMM_MAX_MACHINES + id];
+	s = fe_vslot_at(id, cpuid);
 	/*
 	 * The word the handle's key promises when nobody else is at work:
 	 * its cookie, LIVE (set here: a handle's key is not to be trusted),
 	 * no uses, no lock, not dying. The compare-and-swap checks all that
 	 * and takes the use (and the lock) at once.
 	 */
-	w = ((uintptr_t)mach->areas & FE_COOKIES) | FE_LIVE;
+	taken = ((uintptr_t)mach->areas & FE_COOKIES) +
+	    (FE_LIVE + 1 + (lock ? FE_OWNED : 0));
+	w = taken - (1 + (lock ? FE_OWNED : 0));
 	if (__builtin_expect(!atomic_compare_exchange_strong_explicit(&s->word,
-	    &w, w + 1 + (lock ? FE_OWNED : 0), memory_order_acquire,
-	    memory_order_relaxed), 0))
+	    &w, taken, memory_order_acquire, memory_order_relaxed), 0))
 		return NULL;
 	v = s->vcpu;
 	/*
@@ -168,7 +181,7 @@ fe_vcpu_peek(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 	cpuid = vcpu->cpuid;
 	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
 		return NULL;
-	s = &fe_vslots[(uintptr_t)cpuid * NVMM_MAX_MACHINES + id];
+	s = fe_vslot_at(id, cpuid);
 	/* Acquire: the creation's writes of the vCPU, before it turned LIVE. */
 	w = atomic_load_explicit(&s->word, memory_order_acquire);
 	if (__builtin_expect(((w ^ ((uintptr_t)mach->areas | FE_LIVE)) >>

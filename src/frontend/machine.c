@@ -90,12 +90,6 @@ __thread struct fe_assist *fe_assists;
 static struct fe_vslot fe_vslot_table[FE_VSLOTS];
 struct fe_vslot *fe_vslots = fe_vslot_table;
 
-static inline struct fe_vslot *
-fe_vslot(nvmm_machid_t machid, nvmm_cpuid_t cpuid)
-{
-	return &fe_vslots[cpuid * NVMM_MAX_MACHINES + machid];
-}
-
 /* A use of a LIVE word of this key: 0, ESRCH (not LIVE) or ENOENT. */
 static int
 fe_use_take(_Atomic uint64_t *word, uint64_t key)
@@ -289,7 +283,7 @@ fe_slot_clear(nvmm_machid_t machid)
 	fe_machines[machid] = NULL;
 	atomic_store_explicit(&fe_mwords[machid], 0, memory_order_relaxed);
 	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++) {
-		struct fe_vslot *s = fe_vslot(machid, i);
+		struct fe_vslot *s = fe_vslot_at(machid, i);
 
 		/* Rows of unused ids stay untouched zero pages. */
 		if (atomic_load_explicit(&s->word, memory_order_relaxed) != 0)
@@ -509,7 +503,7 @@ fe_vcpu_take_slow(const struct nvmm_machine *mach,
 		t.error = fe_vcpu_why(mach, vcpu);
 		return t;
 	}
-	s = fe_vslot(id, cpuid);
+	s = fe_vslot_at(id, cpuid);
 	fe_vslot_settle(s);
 	if (fe_use_take(&s->word, (uintptr_t)mach->areas) != 0) {
 		t.error = fe_vcpu_why(mach, vcpu);
@@ -620,7 +614,7 @@ static void
 fe_vcpus_kill(struct fe_machine *m)
 {
 	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++) {
-		_Atomic uint64_t *word = &fe_vslot(m->machid, i)->word;
+		_Atomic uint64_t *word = &fe_vslot_at(m->machid, i)->word;
 
 		(void)fe_use_kill(word, 0);
 		if ((atomic_load(word) & FE_DYING) != 0)
@@ -650,7 +644,7 @@ fe_machine_destroy(const struct nvmm_machine *mach)
 	/* Once drained, no word of this machine takes a use again. */
 	fe_use_wait(&fe_mwords[m->machid]);
 	for (nvmm_cpuid_t i = 0; i < NVMM_MAX_VCPUS; i++)
-		fe_use_wait(&fe_vslot(m->machid, i)->word);
+		fe_use_wait(&fe_vslot_at(m->machid, i)->word);
 	fe_slot_clear(m->machid);
 	pthread_mutex_unlock(&fe_lock);
 
@@ -825,7 +819,7 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 		error = ENOMEM;
 		goto out;
 	}
-	v = fe_vcpu_claim(fe_vslot(m->machid, cpuid), &fresh, cell, cpuid);
+	v = fe_vcpu_claim(fe_vslot_at(m->machid, cpuid), &fresh, cell, cpuid);
 	m->vcpus[cpuid] = v;	/* no LIVE word yet: lookups fail */
 	pthread_mutex_unlock(&fe_lock);
 
@@ -840,7 +834,7 @@ fe_vcpu_create(const struct nvmm_machine *mach, nvmm_cpuid_t cpuid,
 		m->pages[cpuid] = &v->comm;
 		m->nvcpus++;
 		v->mach = m;
-		v->slot = fe_vslot(m->machid, cpuid);
+		v->slot = fe_vslot_at(m->machid, cpuid);
 		/* Unless a machine destroy, now waiting for us, killed them. */
 		if ((atomic_load(&fe_mwords[m->machid]) & FE_LIVE) != 0)
 			fe_use_publish(&v->slot->word, m->cookie);

@@ -126,9 +126,11 @@ NVMM_EXPORT int
 nvmm_vcpu_setstate(struct nvmm_machine *mach, struct nvmm_vcpu *vcpu,
     uint64_t flags)
 {
-	struct fe_vcpu *v = fe_vcpu_peek(mach, vcpu);
+	struct fe_vcpu *v;
 
-	if (v == NULL)
+	/* Unknown classes too: the slow twin checks the handles first. */
+	if ((flags & ~(uint64_t)NVMM_X64_STATE_ALL) != 0 ||
+	    (v = fe_vcpu_peek(mach, vcpu)) == NULL)
 		return lib_setstate_slow(mach, vcpu, flags);
 	return lib_result(fe_vcpu_setstate_on(v, flags));
 }
