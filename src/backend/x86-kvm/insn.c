@@ -70,6 +70,14 @@ insn_watch_add(struct kvmx86_watch *w, unsigned int *nw, unsigned int max,
 	return true;
 }
 
+static inline uint64_t
+insn_maps_gen(const struct kvmx86_vcpu *cpu)
+{
+	const struct kvmx86_machine *mach = cpu->mach->machdata;
+
+	return mach->maps_gen;
+}
+
 /* Whether each watched word still holds its value, one XOR per word. */
 static bool
 insn_watch_same(const struct kvmx86_watch *w, unsigned int n)
@@ -117,7 +125,7 @@ insn_page_valid(const struct kvmx86_vcpu *cpu,
     const struct kvmx86_code_page *c, const struct x86_paging *pg,
     uint64_t page)
 {
-	return c->valid && c->page == page && c->gen == *cpu->maps_gen &&
+	return c->valid && c->page == page && c->gen == insn_maps_gen(cpu) &&
 	    memcmp(&c->pg, pg, sizeof(*pg)) == 0 &&
 	    insn_watch_same(c->entry, c->n);
 }
@@ -147,7 +155,7 @@ insn_page(struct kvmx86_vcpu *cpu, const struct x86_paging *pg, uint64_t page)
 	/* Areas are page-aligned: the whole page is there. */
 	c->hva = a->hva + (gpa - a->gpa);
 	c->page = page;
-	c->gen = *cpu->maps_gen;
+	c->gen = insn_maps_gen(cpu);
 	memcpy(&c->pg, pg, sizeof(*pg));
 	c->valid = !c->full;	/* else usable now, but not kept */
 	cpu->code_next = !cpu->code_next;
@@ -328,11 +336,11 @@ insn_window_use(struct insn_window *w, size_t lo, size_t hi)
  * The hit is the path of every IO and MSR exit of a driver loop, so it
  * is the key's words XORed into one test (only those the fetch read:
  * with paging off no paging register, DX only where a DX form was
- * looked at), then the slots' generation and the watched words (long
- * mode: the walk's table entries and a code word or two; real mode: the
- * code words alone), inline in exit.c (insn.h). Nothing else is read:
- * the miss below (the slow path) is where pages are walked and bytes
- * decoded.
+ * looked at) with the peek word that says whether a slot went away,
+ * then the watched words (long mode: the walk's table entries and a
+ * code word or two; real mode: the code words alone), inline in exit.c
+ * (insn.h). Nothing else is read: the miss below (the slow path) is
+ * where pages are walked and bytes decoded.
  */
 
 /* Watch c's table entries in m too, each word once (two walks share most). */
@@ -392,11 +400,10 @@ insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 {
 	uint64_t at = x->lin - INSN_MAX + w->lo, end = at + (w->hi - w->lo);
 	const struct kvmx86_code_page *c;
-	uint64_t gen = 0;
 
 	_Static_assert(KVMX86_MEMO_WATCH >= INSN_WATCH_FIXED(true),
 	    "insn.h reads five words");
-	m->gen = 0;
+	m->key.cr0 = INSN_MEMO_EMPTY;
 	m->n = 0;
 	if (!w->exact || at == end)
 		return;
@@ -412,14 +419,12 @@ insn_memo_keep(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m,
 		    (const uint8_t *)c->hva + (pos & PAGE_OFS),
 		    w->b + w->lo + (pos - at), chunk))
 			return;
-		gen = c->gen;
 		pos += chunk;
 	}
 	if (!insn_memo_watch_layout(m, (k->cr0 & KEY_CR0_PG) != 0))
 		return;
-	m->key = *k;
 	m->io_mask = KEY_IO_ACCESS | (w->dx ? KEY_IO_DX : 0);
-	m->gen = gen;
+	m->key = *k;
 }
 
 /* ---- The instruction at RIP ---------------------------------------------------- */
@@ -650,7 +655,7 @@ insn_memo_refetch(struct kvmx86_vcpu *cpu, struct kvmx86_insn_memo *m, bool io)
 {
 	int error;
 
-	m->gen = 0;	/* the exit's record changes: m's answer goes */
+	m->key.cr0 = INSN_MEMO_EMPTY;	/* the exit's record changes */
 	if ((error = kvmx86_sync_need(cpu, KVM_SYNC_X86_SREGS)) != 0)
 		return error;
 	fe_mutex_lock(&cpu->mach->maps_lock);

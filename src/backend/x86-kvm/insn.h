@@ -99,16 +99,28 @@ insn_memo_watch_same(const struct kvmx86_insn_memo *m, bool paging)
 	return diff == 0;
 }
 
+/* A memo that holds nothing: no CR0 has bits 63:32 set (KVM refuses them). */
+#define INSN_MEMO_EMPTY	(~0ULL)
+
+/* A slot went away since the memos were made: they hold nothing now. */
+static inline void
+insn_memos_forget(struct kvmx86_vcpu *cpu)
+{
+	cpu->memo_io.key.cr0 = INSN_MEMO_EMPTY;
+	cpu->memo_insn.key.cr0 = INSN_MEMO_EMPTY;
+}
+
 /*
  * Whether the memo of this kind of exit holds: the fast path of every IO
- * and MSR exit, inlined in each caller. The exit's words first, as the
- * key's (a memo made with paging off compares no paging register: its
- * fetch read none); then the slots' generation and the watched words.
- * Those are host memory a slot change may take away, so the check says
- * it peeks first, and a slot change waits for it (kvm.c,
- * kvmx86_peeks_wait()): no lock, and no call, so the exits that inline
- * it need no stack frame. A miss goes on in a slow path of its own
- * (kvmx86_io_exit_slow(), kvmx86_msr_npc_slow()), which fetches under
+ * and MSR exit, inlined in each caller. The watched words are host memory
+ * a slot change may take away, so the check sets the vCPU's peek word ON
+ * first; what it held says whether a slot went away since the last
+ * check (STALE: kvm.c, kvmx86_peeks_stale(), which waits while a check
+ * is ON). Then the exit's words, as the key's (a memo made with paging
+ * off compares no paging register: its fetch read none), and only if all
+ * match, the watched words. No lock and no call, so the exits that
+ * inline it need no stack frame. A miss goes on in a slow path of its
+ * own (kvmx86_io_exit_slow(), kvmx86_msr_npc_slow()), which fetches under
  * the maps lock.
  */
 static inline __attribute__((always_inline)) bool
@@ -117,31 +129,35 @@ insn_memo_holds(struct kvmx86_vcpu *cpu, const struct kvmx86_insn_memo *m,
 {
 	const struct kvm_run *run = cpu->run;
 	const struct kvm_sregs *sr = &run->s.regs.sregs;
-	bool paging = (m->key.cr0 & KEY_CR0_PG) != 0;
 	atomic_uint *peek = cpu->peek;
 	uint64_t cs_mode, diff;
-	bool hit;
+	unsigned int was;
+	bool paging, hit;
 
 	/* Stale segments and CRs: the slow path fetches them. */
 	if (!(cpu->sync_fresh & KVM_SYNC_X86_SREGS))
 		return false;
 	cpu->sync_used |= KVM_SYNC_X86_SREGS;	/* as kvmx86_sync_need() */
+	was = atomic_exchange(peek, KVMX86_PEEK_ON);
+	paging = (m->key.cr0 & KEY_CR0_PG) != 0;
 	memcpy(&cs_mode, &sr->cs.dpl, sizeof(cs_mode));
 	diff = (run->s.regs.regs.rip ^ m->key.rip) |
 	    (sr->cs.base ^ m->key.cs_base) | (cs_mode ^ m->key.cs_mode) |
-	    (sr->cr0 ^ m->key.cr0);
+	    (sr->cr0 ^ m->key.cr0) | was;
 	if (io)
 		diff |= (insn_key_io(run) ^ m->key.io) & m->io_mask;
 	if (paging)
 		diff |= (sr->cr3 ^ m->key.cr3) | (sr->cr4 ^ m->key.cr4) |
 		    (sr->efer ^ m->key.efer);
-	if (diff != 0)
+	if (diff != 0) {
+		atomic_store_explicit(peek, KVMX86_PEEK_IDLE,
+		    memory_order_release);
+		if (was != KVMX86_PEEK_IDLE)
+			insn_memos_forget(cpu);
 		return false;
-	atomic_store(peek, 1);
-	/* Words are watched only while their slots are (gen). */
-	hit = atomic_load(cpu->maps_gen) == m->gen &&
-	    insn_memo_watch_same(m, paging);
-	atomic_store_explicit(peek, 0, memory_order_release);
+	}
+	hit = insn_memo_watch_same(m, paging);
+	atomic_store_explicit(peek, KVMX86_PEEK_IDLE, memory_order_release);
 	return hit;
 }
 

@@ -231,7 +231,6 @@ kvmx86_machine_create(struct fe_machine *m)
 		return error;
 	}
 	pthread_mutex_init(&mach->lock, NULL);
-	mach->maps_gen = 1;	/* a decode memo of gen 0 is empty (insn.c) */
 	/* The MSR filter goes in at the first run: kvmx86_vcpu_prepare(). */
 	error = kvmx86_cpuid_vm_setup(mach->vm_fd);
 	if (error == 0)
@@ -415,8 +414,9 @@ kvmx86_vcpu_create(struct fe_machine *m, struct fe_vcpu *v)
 		return ENOMEM;
 	cpu->mach = m;
 	cpu->cpuid = v->cpuid;
-	cpu->maps_gen = &((struct kvmx86_machine *)m->machdata)->maps_gen;
-	cpu->peek = &((struct kvmx86_machine *)m->machdata)->peek[v->cpuid].on;
+	/* Its memos hold nothing yet: the first check forgets them. */
+	cpu->peek = &((struct kvmx86_machine *)m->machdata)->peek[v->cpuid].word;
+	atomic_store(cpu->peek, KVMX86_PEEK_STALE);
 	/*
 	 * The rest goes in at the first run (kvmx86_vcpu_prepare), and the
 	 * sync area is filled when first needed (state.c): sync_fresh 0.
@@ -551,19 +551,27 @@ kvmx86_gpa_map(struct fe_machine *m, const struct fe_area *a)
 }
 
 /*
- * After a new maps_gen: wait until no vCPU's memo check that may have
- * seen the old one still reads host words (insn.h). A check says it
- * reads (peek) before it loads maps_gen, both sequentially consistent as
- * the increment and the loads here: either it sees the new generation
- * and reads nothing, or it is seen here and waited for. Then the host
- * memory of a slot gone may leave the process.
+ * Before a slot goes: mark every vCPU's peek word STALE, each once no
+ * memo check is ON there (insn.h). A check that was ON has ended, with
+ * its release, before the mark; one that starts after it finds STALE and
+ * reads no watched word, so the host memory of the slot may leave the
+ * process once this returns.
  */
 static void
-kvmx86_peeks_wait(struct kvmx86_machine *mach)
+kvmx86_peeks_stale(struct kvmx86_machine *mach)
 {
 	for (unsigned int i = 0; i < NVMM_MAX_VCPUS; i++) {
-		while (atomic_load(&mach->peek[i].on) != 0)
-			sched_yield();
+		atomic_uint *word = &mach->peek[i].word;
+		unsigned int was = atomic_load(word);
+
+		while (was == KVMX86_PEEK_ON ||
+		    !atomic_compare_exchange_weak(word, &was,
+		    KVMX86_PEEK_STALE)) {
+			if (was == KVMX86_PEEK_ON) {
+				sched_yield();
+				was = atomic_load(word);
+			}
+		}
 	}
 }
 
@@ -574,7 +582,7 @@ kvmx86_gpa_unmap(struct fe_machine *m, const struct fe_area *a)
 	int error = 0;
 
 	mach->maps_gen++;
-	kvmx86_peeks_wait(mach);
+	kvmx86_peeks_stale(mach);
 	for (uint32_t i = 0; i < a->nslots; i++) {
 		int e = kvmx86_slot_set(mach, a, i, false);
 

@@ -46,19 +46,21 @@ struct kvmx86_cpuid_key {
 
 /*
  * A vCPU's decode memo check reads host words of guest memory without
- * the maps lock (insn.h): it says so here first, and a slot change waits
- * until no check that may have read the old generation goes on
- * (kvm.c, kvmx86_gpa_unmap()). One cache line each: 64 bytes apart.
+ * the maps lock (insn.h). Its peek word says whether a check is ON, and
+ * whether a slot went away since the vCPU last looked (STALE): a
+ * gpa_unmap marks every word STALE, each once no check is ON
+ * (kvm.c, kvmx86_peeks_stale()), and a check that finds STALE forgets
+ * the vCPU's memos. One cache line each: 64 bytes apart.
  */
+enum { KVMX86_PEEK_IDLE, KVMX86_PEEK_ON, KVMX86_PEEK_STALE };
 struct kvmx86_peek {
-	atomic_uint on;
+	atomic_uint word;
 	char pad[64 - sizeof(atomic_uint)];
 };
 
 struct kvmx86_machine {
 	int vm_fd;
-	/* Slot changes, from 1; written under the maps lock, read anywhere. */
-	_Atomic uint64_t maps_gen;
+	uint64_t maps_gen;	/* slot changes (under the maps lock) */
 	struct kvmx86_peek peek[NVMM_MAX_VCPUS];	/* by vCPU id */
 	pthread_mutex_t lock;	/* first runs, parked vCPUs (kvm.c) */
 	bool msr_filtered;	/* the MSR filter is in */
@@ -149,17 +151,17 @@ struct kvmx86_insn_key {
 };
 
 /*
- * insn.c: the last fetch's key and what else it depended on: the slots
- * (maps_gen), the walks of the code pages (two where the bytes straddle a
- * page boundary) and the code bytes examined (at most 30: five more
- * words). The answer itself is the exit's record that only these exits
- * write: cpu->exit_io (IO), cpu->exit_npc (MSR), and start here.
+ * insn.c: the last fetch's key and what else it depended on: the walks
+ * of the code pages (two where the bytes straddle a page boundary) and
+ * the code bytes examined (at most 30: five more words), as host words
+ * of slots still there (the peek word). The answer itself is the exit's
+ * record that only these exits write: cpu->exit_io (IO), cpu->exit_npc
+ * (MSR), and start here. Empty: key.cr0 INSN_MEMO_EMPTY (insn.h).
  */
 #define KVMX86_MEMO_WATCH	(2 * KVMX86_CODE_PATH_MAX + 5)
 struct kvmx86_insn_memo {
 	struct kvmx86_insn_key key;
 	uint64_t io_mask;		/* the bits of key.io the fetch read */
-	uint64_t gen;			/* maps_gen; 0: empty */
 	unsigned int n;			/* insn.c's insn_memo_watch_layout() */
 	struct kvmx86_watch watch[KVMX86_MEMO_WATCH];
 	uint64_t start;			/* the instruction's RIP */
@@ -249,8 +251,7 @@ struct kvmx86_vcpu {
 	struct kvmx86_code_page code[2];
 	unsigned int code_next;		/* the one to replace */
 	/* insn.c: the last fetch at an IO exit and at an MSR exit. */
-	const _Atomic uint64_t *maps_gen;	/* kvmx86_machine's */
-	atomic_uint *peek;			/* kvmx86_machine's, ours */
+	atomic_uint *peek;		/* ours in kvmx86_machine's */
 	struct kvmx86_insn_memo memo_io;
 	struct kvmx86_insn_memo memo_insn;
 
