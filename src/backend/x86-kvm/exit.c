@@ -20,13 +20,15 @@ typedef void (*exit_fn)(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 /*
  * The exit's GPRs stay in the sync area, KVM's until the next KVM_RUN or
  * a run's install: only the RIP is ours to keep (run.c, run_exit_regs()).
+ * Not 'settled': every KVM_RUN that went through clears it before its exit
+ * is translated (run.c: run_exit(), kvmx86_complete(), and the fast path,
+ * which runs only unsettled).
  */
 static void
 exit_pending(struct kvmx86_vcpu *cpu, enum kvmx86_pending what, uint64_t rip)
 {
 	cpu->pending = what;
 	cpu->served = false;
-	cpu->settled = false;
 	cpu->exit_rip = rip;
 }
 

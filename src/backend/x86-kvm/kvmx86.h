@@ -506,6 +506,32 @@ kvmx86_event_pending(const struct kvm_vcpu_events *ev)
 }
 
 /*
+ * The same and the interrupt shadow, as the exit state reads them at every
+ * exit that needs KVM's word: the bytes tested as two words, masked.
+ */
+_Static_assert(offsetof(struct kvm_vcpu_events, exception.pending) == 3 &&
+    offsetof(struct kvm_vcpu_events, interrupt.injected) == 8 &&
+    offsetof(struct kvm_vcpu_events, interrupt.shadow) == 11 &&
+    offsetof(struct kvm_vcpu_events, nmi.injected) == 12 &&
+    offsetof(struct kvm_vcpu_events, nmi.pending) == 13,
+    "kvm_vcpu_events: the event bytes in two words");
+#define KVMX86_EV_EXCP	0xFF0000FFULL		/* injected, pending */
+#define KVMX86_EV_INTR	0x0000FFFF000000FFULL	/* injected; NMI's two */
+#define KVMX86_EV_SHADOW	0xFF000000ULL
+
+static inline void
+kvmx86_event_words(const struct kvm_vcpu_events *ev, bool *shadow,
+    bool *pending)
+{
+	uint64_t excp, intr;
+
+	memcpy(&excp, &ev->exception, sizeof(excp));
+	memcpy(&intr, &ev->interrupt, sizeof(intr));
+	*shadow = (intr & KVMX86_EV_SHADOW) != 0;
+	*pending = ((excp & KVMX86_EV_EXCP) | (intr & KVMX86_EV_INTR)) != 0;
+}
+
+/*
  * Whether the exit alone tells that no interrupt shadow and no event is
  * in flight, so that KVM's event state need not be fetched, for an exit
  * other than HLT and no NMI of ours in flight (NMIs come only from us):
@@ -565,8 +591,7 @@ kvmx86_exitstate_as(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
 		};
 		return;
 	}
-	shadow = run->s.regs.events.interrupt.shadow != 0;
-	pending = kvmx86_event_pending(&run->s.regs.events);
+	kvmx86_event_words(&run->s.regs.events, &shadow, &pending);
 	/* Built whole, then stored: bit-fields in memory cost a load each. */
 	exit->exitstate = (struct nvmm_x86_exit_state){
 		.rflags = run->s.regs.regs.rflags,

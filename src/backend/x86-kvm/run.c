@@ -800,8 +800,6 @@ run_fast_failed(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
     int error)
 {
 	cpu->settled = (cpu->pending != KVMX86_PENDING_NONE);
-	/* 'running' was stored before: as run_enter_checked() orders it. */
-	atomic_thread_fence(memory_order_seq_cst);
 	run_kvm_failed(cpu, error);
 	run_exit(cpu, cpu->vcpu, error, true, exit);
 	return 0;
@@ -824,11 +822,7 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	if (atomic_exchange(&cpu->running, RUN_IN) != RUN_OUT)
 		return run_fast_kicked(cpu, exit);
 	error = run_kvm(cpu);
-	/*
-	 * Nothing here looks at the stop word or the event box after this:
-	 * a plain store, ordered for run_fast_failed() by its fence.
-	 */
-	atomic_store_explicit(&cpu->running, RUN_OUT, memory_order_release);
+	atomic_store(&cpu->running, RUN_OUT);
 	if (error != 0)
 		return run_fast_failed(cpu, exit, error);
 	/* kvmx86_sync_stored(), and run_exit(): KVM finished the operation. */
@@ -843,7 +837,6 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	kvmx86_exit_halted_usual(cpu, exit);
 	return 0;
 }
-
 /*
  * The fast path with something committed or pending: at most GPRS
  * committed (what emulators commit after an I/O, MMIO or MSR exit), and a
@@ -874,6 +867,40 @@ run_fast_pending(struct fe_machine *m, struct fe_vcpu *v,
 	return run_fast_enter(cpu, exit);
 }
 
+/* 'pending' and 'served' as one word: RUN_SERVED(what) when served. */
+_Static_assert(offsetof(struct kvmx86_vcpu, served) ==
+    offsetof(struct kvmx86_vcpu, pending) + 1, "pending, then served");
+#define RUN_SERVED(what)	((uint16_t)((what) | 1u << 8))
+
+static inline uint16_t
+run_pending_served(const struct kvmx86_vcpu *cpu)
+{
+	uint16_t w;
+
+	memcpy(&w, &cpu->pending, sizeof(w));
+	return w;
+}
+
+/*
+ * Nothing committed and a served I/O or MMIO access (run_settle_free()'s
+ * first answer for them), the PIO and MMIO loops' run: nothing to install.
+ * The rest: run_fast_pending().
+ */
+static __attribute__((noinline)) int
+run_fast_access(struct fe_machine *m, struct fe_vcpu *v,
+    struct nvmm_vcpu_exit *exit)
+{
+	struct kvmx86_vcpu *cpu = kvmx86_cpu(v);
+	uint16_t access = run_pending_served(cpu);
+
+	if (v->comm.state_commit != 0 ||
+	    (access != RUN_SERVED(KVMX86_PENDING_IO) &&
+	    access != RUN_SERVED(KVMX86_PENDING_MMIO)))
+		return run_fast_pending(m, v, exit);
+	v->comm.state_cached = 0;
+	return run_fast_enter(cpu, exit);
+}
+
 int
 kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
     struct nvmm_vcpu_exit *exit)
@@ -883,9 +910,9 @@ kvmx86_vcpu_run(struct fe_machine *m, struct fe_vcpu *v,
 
 	if (!run_usual(cpu, v))
 		return run_slow(m, v, exit);
-	if ((comm->state_commit | cpu->pending) != 0)
-		return run_fast_pending(m, v, exit);
-	/* run_install() with nothing to install. */
+	if ((comm->state_commit | run_pending_served(cpu)) != 0)
+		return run_fast_access(m, v, exit);
+	/* Nothing committed, nothing pending (HLT): nothing to install. */
 	comm->state_cached = 0;
 	return run_fast_enter(cpu, exit);
 }
