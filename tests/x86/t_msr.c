@@ -141,6 +141,48 @@ test_msr_answer_other_gprs(void)
 	    "wrmsr answered with RAX and R11 changed: the guest has them");
 }
 
+/*
+ * The same, one GPR at a time: each that KVM's completion of an RDMSR
+ * leaves alone and the guest's code after it does not write. The run
+ * skips installing an answer only where all of them agree with KVM's
+ * (run_msr_gprs_are_kvms()), so a change to any one must reach the guest.
+ * RFLAGS too (CF, which the guest's code keeps), also after a WRMSR: KVM's
+ * emulator, where it ran the instruction, writes back the flags of the
+ * exit when it finishes.
+ */
+static void
+test_msr_answer_each_gpr(void)
+{
+	static const int gprs[] = { NVMM_X64_GPR_RBX, NVMM_X64_GPR_RCX,
+	    NVMM_X64_GPR_RSP, NVMM_X64_GPR_RBP, NVMM_X64_GPR_RSI,
+	    NVMM_X64_GPR_RDI, NVMM_X64_GPR_R10, NVMM_X64_GPR_R11,
+	    NVMM_X64_GPR_R12, NVMM_X64_GPR_R13, NVMM_X64_GPR_R14,
+	    NVMM_X64_GPR_R15, NVMM_X64_GPR_RFLAGS };
+	const size_t n = sizeof(gprs) / sizeof(gprs[0]);
+	const struct nvmm_vcpu_exit *exit = vm.vcpu.exit;
+	struct nvmm_x64_state *st = vm.vcpu.state;
+	int missed = -1;
+
+	/* The last round: RFLAGS after a WRMSR. */
+	for (size_t i = 0; i <= n && missed == -1; i++) {
+		int gpr = i < n ? gprs[i] : NVMM_X64_GPR_RFLAGS;
+		uint64_t val = gpr == NVMM_X64_GPR_RFLAGS ? 0x3 : 0x5150000 + i;
+
+		msr_start(i < n ? RD : WR, 0x34, 0);
+		(void)x86_run_once(&vm);
+		msr_answer(0, i < n ? exit->u.rdmsr.npc : exit->u.wrmsr.npc);
+		st->gprs[gpr] = val;
+		T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu,
+		    NVMM_X64_STATE_GPRS));
+		if (t_vm_run(&vm) != NVMM_VCPU_EXIT_HALTED ||
+		    x86_gpr(&vm, gpr) != val)
+			missed = (int)i;
+	}
+	t_ok(missed == -1, "rdmsr answered with one more GPR changed, each "
+	    "in turn, and wrmsr with RFLAGS: the guest has it (missed: "
+	    "round %d)", missed);
+}
+
 static void
 test_wrmsr_exits(uint32_t msr)
 {
@@ -388,7 +430,8 @@ main(void)
 
 	t_require_nvmm();
 	intel = x86_host_intel();
-	t_plan(nexit * 3 + 1 + 2 + 3 * 2 + 3 + 1 + 3 + NINKERNEL * 3 + 6 + 3 +
+	t_plan(nexit * 3 + 1 + 2 + 1 + 3 * 2 + 3 + 1 + 3 + NINKERNEL * 3 + 6 +
+	    3 +
 	    2 * (intel ? 2 : 4));
 
 	x86_vm_create(&vm, x86_msr_begin, x86_msr_end);
@@ -396,6 +439,7 @@ main(void)
 		test_rdmsr_exits(exiting_msrs[i]);
 	test_rdmsr_more_gprs();
 	test_msr_answer_other_gprs();
+	test_msr_answer_each_gpr();
 	test_wrmsr_exits(0x1B);
 	test_wrmsr_exits(0xFFFFFFFF);
 	test_wrmsr_exits(0x34);

@@ -473,15 +473,19 @@ struct run_plan {
 /*
  * KVM's RDMSR completion loads EAX and EDX, zero-extended, whatever the
  * sync area says: an answer with bits above 31 in RAX or RDX is the
- * emulator's own registers, installed after KVM finished.
+ * emulator's own registers, installed after KVM finished. So is one that
+ * changes RFLAGS: on this host KVM's completion ends with the exit's flags
+ * (its instruction emulator ran the RDMSR/WRMSR; t_msr).
  */
 static bool
 run_msr_answer_fits(const struct kvmx86_vcpu *cpu,
     const struct nvmm_comm_page *comm)
 {
-	return cpu->run->exit_reason != KVM_EXIT_X86_RDMSR ||
-	    ((comm->state.gprs[NVMM_X64_GPR_RAX] |
-	    comm->state.gprs[NVMM_X64_GPR_RDX]) >> 32) == 0;
+	const uint64_t *g = comm->state.gprs;
+
+	return (cpu->run->exit_reason != KVM_EXIT_X86_RDMSR ||
+	    ((g[NVMM_X64_GPR_RAX] | g[NVMM_X64_GPR_RDX]) >> 32) == 0) &&
+	    g[NVMM_X64_GPR_RFLAGS] == cpu->run->s.regs.regs.rflags;
 }
 
 /* KVM's MSR completion can inject #GP, but only with error code 0. */
@@ -496,8 +500,11 @@ event_is_gp(const struct fe_vcpu *v)
  * Whether KVM's own completion of the pending operation (none, settled and
  * stashed aside) gives what NVMM gives after what the emulator did, so
  * that the coming KVM_RUN finishes it; the plan says what to hand KVM.
+ * Always inline: the fast path's cost depends on it (a call and the plan
+ * in memory were ~20 instructions per exit, which GCC chose once the MSR
+ * case grew by a compare).
  */
-static inline bool
+static inline __attribute__((always_inline)) bool
 run_settle_free(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
     struct run_plan *plan)
 {
@@ -579,8 +586,9 @@ run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
  * anyway, so that they need not be installed: a dirty KVM_SYNC_X86_REGS
  * costs KVM a register load and an event check, ~2% of an exit. KVM moves
  * RIP past the instruction and an RDMSR loads EAX and EDX, zero-extended
- * (run_msr_answer_fits()); every other GPR must be as at the exit, which
- * the sync area holds while nothing was installed (run_exit_regs()).
+ * (run_msr_answer_fits(), which also saw RFLAGS unchanged); every other
+ * GPR must be as at the exit, which the sync area holds while nothing was
+ * installed (run_exit_regs()).
  */
 static inline bool
 run_msr_gprs_are_kvms(const struct kvmx86_vcpu *cpu, const uint64_t *g)
@@ -590,11 +598,7 @@ run_msr_gprs_are_kvms(const struct kvmx86_vcpu *cpu, const uint64_t *g)
 	if (cpu->run->exit_reason != KVM_EXIT_X86_RDMSR &&
 	    (g[NVMM_X64_GPR_RAX] != r->rax || g[NVMM_X64_GPR_RDX] != r->rdx))
 		return false;
-	return g[NVMM_X64_GPR_RBX] == r->rbx && g[NVMM_X64_GPR_RCX] == r->rcx &&
-	    memcmp(&g[NVMM_X64_GPR_RSP], &r->rsp, 2 * sizeof(uint64_t)) == 0 &&
-	    memcmp(&g[NVMM_X64_GPR_RSI], &r->rsi, 2 * sizeof(uint64_t)) == 0 &&
-	    memcmp(&g[NVMM_X64_GPR_R8], &r->r8, 8 * sizeof(uint64_t)) == 0 &&
-	    g[NVMM_X64_GPR_RFLAGS] == r->rflags;
+	return kvmx86_gprs_differ(g, r) == 0;
 }
 
 /*
