@@ -299,3 +299,23 @@ kvmx86_exit_usual(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	    false);
 	return 0;
 }
+
+/*
+ * The I/O and MMIO exits for the run's fast path (run.c), which cleared
+ * the payload and filled the exit state first: the run's tail call, with
+ * the exit's function inline (flatten), so that nothing is kept across a
+ * call.
+ */
+__attribute__((flatten)) int
+kvmx86_exit_io(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit_io(cpu, exit);
+	return 0;
+}
+
+__attribute__((flatten)) int
+kvmx86_exit_mmio(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	exit_mmio(cpu, exit);
+	return 0;
+}

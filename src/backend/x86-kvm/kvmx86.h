@@ -635,6 +635,34 @@ kvmx86_exitstate_as(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
 	};
 }
 
+/*
+ * The same where KVM's events are known to be fresh or not needed: no
+ * fetch, so nothing called (the run's fast path: run.c).
+ */
+static inline void
+kvmx86_exitstate_fresh(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+{
+	const struct kvm_run *run = cpu->run;
+	bool shadow, pending;
+
+	if (!kvmx86_exit_ready(run))
+		cpu->sync_used |= KVM_SYNC_X86_EVENTS;	/* kvmx86_sync_need() */
+	if (!(cpu->sync_fresh & KVM_SYNC_X86_EVENTS)) {
+		exit->exitstate = (struct nvmm_x86_exit_state){
+			.rflags = run->s.regs.regs.rflags,
+			.cr8 = run->cr8,
+		};
+		return;
+	}
+	kvmx86_event_words(&run->s.regs.events, &shadow, &pending);
+	exit->exitstate = (struct nvmm_x86_exit_state){
+		.rflags = run->s.regs.regs.rflags,
+		.cr8 = run->cr8,
+		.int_shadow = shadow,
+		.evt_pending = pending,
+	};
+}
+
 /* NVMM's exit state, after every run (events.c: the windows). */
 static inline void
 kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
@@ -726,6 +754,12 @@ void kvmx86_exit(struct kvmx86_vcpu *, int run_error,
  * asked for, no NMI of ours in flight. Returns the run's result, 0.
  */
 int kvmx86_exit_usual(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
+/*
+ * The I/O and MMIO exits alone, after the fast path filled the exit state
+ * (these change nothing it reads). Return 0.
+ */
+int kvmx86_exit_io(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
+int kvmx86_exit_mmio(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 
 /* run.c */
 int kvmx86_complete(struct kvmx86_vcpu *);

@@ -818,6 +818,7 @@ run_fast_failed(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
 static __attribute__((noinline)) int
 run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 {
+	int (*translate)(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 	const struct kvm_run *run;
 	uint64_t valid;
 	int error;
@@ -836,10 +837,30 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	if (valid != KVM_SYNC_X86_REGS)
 		kvmx86_sync_age(cpu);	/* no NMI in flight: run_usual() */
 	cpu->pending = KVMX86_PENDING_NONE;
-	if (run->exit_reason != KVM_EXIT_HLT)
+	if (run->exit_reason == KVM_EXIT_HLT) {
+		kvmx86_exit_halted_usual(cpu, exit);
+		return 0;
+	}
+	/*
+	 * The PIO and MMIO loops' exits, where KVM's events came if they are
+	 * needed: the payload cleared and the exit state filled here, before
+	 * the translation, which changes nothing the state reads (RFLAGS,
+	 * CR8, KVM's events), so that it is the tail call. Not MSR exits: an
+	 * MSR the backend answers is finished at once (kvmx86_msr_decide()),
+	 * and the exit state is the one after that. A fetch of the events, as
+	 * any exit.
+	 */
+	if (run->exit_reason == KVM_EXIT_IO)
+		translate = kvmx86_exit_io;
+	else if (run->exit_reason == KVM_EXIT_MMIO)
+		translate = kvmx86_exit_mmio;
+	else
 		return kvmx86_exit_usual(cpu, exit);
-	kvmx86_exit_halted_usual(cpu, exit);
-	return 0;
+	if (!kvmx86_exit_ready(run) && !(valid & KVM_SYNC_X86_EVENTS))
+		return kvmx86_exit_usual(cpu, exit);
+	memset(&exit->u, 0, sizeof(exit->u));
+	kvmx86_exitstate_fresh(cpu, exit);
+	return translate(cpu, exit);
 }
 /*
  * The fast path with something committed or pending: at most GPRS
