@@ -502,11 +502,13 @@ event_is_gp(const struct fe_vcpu *v)
  * that the coming KVM_RUN finishes it; the plan says what to hand KVM.
  * Always inline: the fast path's cost depends on it (a call and the plan
  * in memory were ~20 instructions per exit, which GCC chose once the MSR
- * case grew by a compare).
+ * case grew by a compare). The fast path does not ask pio.c (ask false):
+ * a call there would give it a frame; not yet asked, it answers false,
+ * and the slow path asks and decides.
  */
 static inline __attribute__((always_inline)) bool
 run_settle_free(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
-    struct run_plan *plan)
+    struct run_plan *plan, bool ask)
 {
 	const struct nvmm_comm_page *comm = &v->comm;
 	bool gprs = (comm->state_commit & NVMM_X64_STATE_GPRS) != 0;
@@ -520,7 +522,8 @@ run_settle_free(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
 		if (cpu->served && !gprs)
 			return true;
 		/* The committed GPRs finish it. */
-		return gprs && rip == cpu->exit_io.npc && run_io_ours(cpu);
+		return gprs && rip == cpu->exit_io.npc &&
+		    (ask ? run_io_ours(cpu) : run_io_ours_known(cpu));
 	case KVMX86_PENDING_MSR:
 		if (gprs && rip == cpu->exit_npc &&
 		    run_msr_answer_fits(cpu, comm)) {
@@ -555,7 +558,7 @@ run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
 	 * Settled: an earlier run already told KVM how it ends. A stashed
 	 * exit is the emulator's next one, not an unserved one.
 	 */
-	if (cpu->settled || cpu->stashed || run_settle_free(cpu, v, plan))
+	if (cpu->settled || cpu->stashed || run_settle_free(cpu, v, plan, true))
 		return 0;
 	if (cpu->pending == KVMX86_PENDING_MSR)
 		cpu->run->msr.error = 0;
@@ -880,7 +883,7 @@ run_fast_pending(struct fe_machine *m, struct fe_vcpu *v,
 	struct run_plan plan = { false, false };
 
 	if ((comm->state_commit & ~(uint64_t)NVMM_X64_STATE_GPRS) != 0 ||
-	    !run_settle_free(cpu, v, &plan))
+	    !run_settle_free(cpu, v, &plan, false))
 		return run_slow(m, v, exit);
 	if (comm->state_commit != 0 && (!plan.msr_answer ||
 	    !run_msr_gprs_are_kvms(cpu, comm->state.gprs)))
