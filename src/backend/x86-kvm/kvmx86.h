@@ -457,11 +457,10 @@ kvmx86_sync_nmi_settled(struct kvmx86_vcpu *cpu)
  *
  * KVM only reads kvm_valid_regs, so it holds the request from one exit to
  * the next: REGS and the classes asked for. A use marks its class used
- * (and asks for it, if it was not); every KVMX86_SYNC_KEEP runs that
- * stored more than REGS, a review keeps asking for the classes used since
- * the last one and drops the others (kvmx86_sync_review()). A run whose
- * request is REGS alone, the common loop's, writes nothing; one that asks
- * for more counts down one byte.
+ * (and asks for it, if it was not); every KVMX86_SYNC_KEEP runs, a review
+ * keeps asking for the classes used since the last one and drops the
+ * others (kvmx86_sync_review()). A run counts down one byte and writes
+ * nothing else (a test of the request first cost as much).
  */
 #define KVMX86_SYNC_KEEP	8
 #define KVMX86_SYNC_OPTIONAL	(KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS)
@@ -501,7 +500,7 @@ kvmx86_sync_review(struct kvmx86_vcpu *cpu)
 	cpu->sync_ttl = KVMX86_SYNC_KEEP;
 }
 
-/* After a KVM_RUN that asked for more than REGS: count down to a review. */
+/* After a KVM_RUN: count down to a review. */
 static inline void
 kvmx86_sync_age(struct kvmx86_vcpu *cpu)
 {
@@ -521,8 +520,7 @@ kvmx86_sync_stored(struct kvmx86_vcpu *cpu, bool stored)
 	cpu->sync_fresh = stored ? valid : KVM_SYNC_X86_REGS;
 	if ((cpu->sync_fresh & KVM_SYNC_X86_EVENTS) && cpu->nmi_unsettled)
 		kvmx86_sync_nmi_settled(cpu);
-	if (valid != KVM_SYNC_X86_REGS)
-		kvmx86_sync_age(cpu);
+	kvmx86_sync_age(cpu);
 }
 
 /* ---- The exit state (at every exit, so inline) ------------------------------ */

@@ -837,8 +837,7 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	run = cpu->run;
 	valid = run->kvm_valid_regs;
 	cpu->sync_fresh = valid;
-	if (valid != KVM_SYNC_X86_REGS)
-		kvmx86_sync_age(cpu);	/* no NMI in flight: run_usual() */
+	kvmx86_sync_age(cpu);	/* no NMI in flight: run_usual() */
 	cpu->pending = KVMX86_PENDING_NONE;
 	if (run->exit_reason == KVM_EXIT_HLT) {
 		kvmx86_exit_halted_usual(cpu, exit);
