@@ -271,8 +271,9 @@ kvmx86_exit(struct kvmx86_vcpu *cpu, int run_error,
  * kvmx86_exit() where the fast path's conditions make most of it moot: no
  * window asked for (so none to report or end), no NMI of ours in flight,
  * KVM_RUN went through. The exits a driver loop makes go straight to
- * their function, inline here (HLT is the run's: run.c); the others
- * through the table, as kvmx86_exit() does.
+ * their function, inline here (HLT, and the I/O and MMIO exits whose exit
+ * state needs no fetch, are the run's: run.c); the others through the
+ * table, as kvmx86_exit() does.
  */
 int
 kvmx86_exit_usual(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)

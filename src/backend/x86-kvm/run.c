@@ -771,8 +771,8 @@ run_slow(struct fe_machine *m, struct fe_vcpu *v, struct nvmm_vcpu_exit *exit)
  *   (the check for an open one before entry) nor left in kvm_run, no NMI
  *   of ours in flight (the exit state asks KVM);
  * - no event committed;
- * - nothing committed and nothing pending (HLT), or run_fast_pending()'s
- *   conditions.
+ * - nothing committed, and nothing pending (HLT) or a served I/O or MMIO
+ *   access (run_fast_access()); or run_fast_pending()'s conditions.
  * A stop or a posted event is still seen: a kick since the last entry
  * sends the entry to run_enter_checked(), as in the slow path; one during
  * the entry ends KVM_RUN.
@@ -864,6 +864,7 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	kvmx86_exitstate_fresh(cpu, exit);
 	return translate(cpu, exit);
 }
+
 /*
  * The fast path with something committed or pending: at most GPRS
  * committed (what emulators commit after an I/O, MMIO or MSR exit), and a
