@@ -44,17 +44,21 @@ assist_refused(struct fe_vcpu *v)
 /*
  * String I/O: KVM batched its elements, one callback each. Apart, and on a
  * copy of the record: the loop keeps the access across its callbacks,
- * which may run the vCPU (and so refill the record).
+ * which may run the vCPU (and so refill the record). Each callback gets
+ * the access afresh, as NVMM gives each its own struct: one that writes
+ * over it changes neither the next element's access nor where its
+ * buffer is (KVM's size, not the struct's, steps through KVM's buffer).
  */
 static __attribute__((noinline)) void
 assist_io_string(struct nvmm_vcpu *vcpu, const struct fe_io_access *acc)
 {
-	struct nvmm_io io = acc->io;
-	uint8_t *data = io.data;
+	const struct nvmm_io access = acc->io;
 	size_t count = acc->count;
+	struct nvmm_io io;
 
 	for (size_t i = 0; i < count; i++) {
-		io.data = data + i * io.size;
+		io = access;
+		io.data = access.data + i * access.size;
 		vcpu->cbs.io(&io);
 	}
 }

@@ -10,7 +10,9 @@
  *  (c) running again without the assist re-executes the instruction: the
  *      same exit at the same RIP, with no side effect;
  *  plus a read-modify-write, whose write KVM reports as a second exit,
- *  and destroys from a callback (EBUSY: the assist still uses the vCPU).
+ *  destroys from a callback (EBUSY: the assist still uses the vCPU), and
+ *  callbacks that write over the struct they are given (each still gets
+ *  the access as KVM reported it).
  * Not NVMM's: KVM reports an MMIO write after retiring its instruction, so
  * (a) and (c) are checked on MMIO reads only.
  */
@@ -296,6 +298,62 @@ sem_state_in_callback(void)
 	t_vm_destroy(&vm);
 }
 
+/* ---- A callback that writes over its struct ------------------------------------- */
+
+static bool edit_in;		/* the exit's direction */
+static uint8_t *edit_prev;	/* the last element's buffer, NULL: none yet */
+static unsigned int edit_calls, edit_bad;
+
+/*
+ * Serves the access as given, then writes over the struct: NVMM hands
+ * each callback a struct of its own, so the next one, the next element
+ * of a string access included, must still see the access KVM reported,
+ * each element's buffer after the last.
+ */
+static void
+io_edit_cb(struct nvmm_io *io)
+{
+	if (io->port != PORT || io->size != 1 || io->in != edit_in ||
+	    (edit_prev != NULL && io->data != edit_prev + 1))
+		edit_bad++;
+	else if (io->in)
+		io->data[0] = (uint8_t)('a' + edit_calls);
+	edit_prev = io->data;
+	edit_calls++;
+	io->port = PORT + 1;
+	io->size = 200;
+	io->in = !io->in;
+	io->data = NULL;
+}
+
+static void
+sem_edit_in_callback(void)
+{
+	struct nvmm_assist_callbacks cbs = { .io = io_edit_cb };
+	struct t_vm vm;
+	unsigned int exits = 0;
+
+	t_vm_create(&vm, 0);
+	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	t_vm_load(&vm, T_CODE_BASE, io_sem_begin, io_sem_end);
+	t_vm_long_mode(&vm, T_CODE_BASE, 0x8000);
+	edit_calls = edit_bad = 0;
+	while (exits++ < 8 && t_vm_run(&vm) == NVMM_VCPU_EXIT_IO) {
+		edit_in = vm.vcpu.exit->u.io.in;
+		edit_prev = NULL;
+		assist_io(&vm);
+	}
+	/* IN, IN, OUT, then REP INSB of three elements. */
+	t_ok(edit_calls == 6 && edit_bad == 0,
+	    "callbacks that write over their struct: each next one gets "
+	    "KVM's access (%u calls, %u wrong)", edit_calls, edit_bad);
+	t_ok(vm.vcpu.exit->reason == NVMM_VCPU_EXIT_RDMSR &&
+	    memcmp(vm.ram + DATA, "def", 3) == 0,
+	    "REP INSB: each element where KVM put it");
+	t_vm_destroy(&vm);
+}
+
 /* ---- MMIO --------------------------------------------------------------------- */
 
 /* A MEMORY exit of this kind and GPA, with RIP on the instruction. */
@@ -402,10 +460,11 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(18 + 10 + 3 + 3);
+	t_plan(18 + 10 + 3 + 3 + 2);
 	sem_io();
 	sem_mmio();
 	sem_destroy_in_callback();
 	sem_state_in_callback();
+	sem_edit_in_callback();
 	return t_done();
 }
