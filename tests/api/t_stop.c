@@ -3,10 +3,12 @@
  * thread, from a signal handler running on the vCPU thread (SIGALRM from
  * setitimer, SIGUSR1 sent by another thread), and on a vCPU thread that
  * blocks every signal. A stop before the run returns STOPPED without
- * entering the guest; the flag is cleared when the run returns.
+ * entering the guest, also between runs that serve an I/O access each
+ * (the run's fast path); the flag is cleared when the run returns.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -18,9 +20,11 @@
 
 T_GUEST(api_spin64);
 T_GUEST(api_count64);
+T_GUEST(api_out64);
 
 #define SPIN_GPA	T_CODE_BASE
 #define COUNT_GPA	(T_CODE_BASE + 0x1000)
+#define OUT_GPA		(T_CODE_BASE + 0x2000)
 
 static struct t_vm vm;
 
@@ -191,6 +195,83 @@ stop_before_run(void)
 	    "the guest ran once");
 }
 
+/* ---- Stops between served accesses ---------------------------------------------- */
+
+#define SERVED_ROUNDS	400
+
+static atomic_int served_turn;	/* 1: the stopper's turn, 0: the vCPU's */
+
+static void
+served_cb(struct nvmm_io *io)
+{
+	(void)io;
+}
+
+/* Run the OUT loop once and serve its access: whether the exit was the OUT. */
+static bool
+served_run(void)
+{
+	return nvmm_vcpu_run(&vm.mach, &vm.vcpu) == 0 &&
+	    vm.vcpu.exit->reason == NVMM_VCPU_EXIT_IO &&
+	    nvmm_assist_io(&vm.mach, &vm.vcpu) == 0;
+}
+
+static void *
+served_stopper_main(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < SERVED_ROUNDS; i++) {
+		while (atomic_load(&served_turn) != 1)
+			sched_yield();
+		(void)nvmm_vcpu_stop(&vm.vcpu);
+		atomic_store(&served_turn, 0);
+	}
+	return NULL;
+}
+
+/*
+ * The PIO loop's runs, each after an access was served, take the run's
+ * fast path; a stop between two of them, from this thread or another,
+ * makes the next return STOPPED all the same, every time.
+ */
+static void
+stop_between_served_runs(bool other_thread, const char *what)
+{
+	struct nvmm_assist_callbacks cbs = { .io = served_cb };
+	unsigned int bad = 0, lost = 0;
+	pthread_t th;
+
+	T_CHECK(nvmm_vcpu_configure(&vm.mach, &vm.vcpu,
+	    NVMM_VCPU_CONF_CALLBACKS, &cbs));
+	set_rip(OUT_GPA);
+	atomic_store(&served_turn, 0);
+	if (other_thread &&
+	    pthread_create(&th, NULL, served_stopper_main, NULL) != 0)
+		t_bail("pthread_create");
+	for (int i = 0; i < SERVED_ROUNDS; i++) {
+		for (int j = 0; j < 1 + i % 3; j++)
+			bad += !served_run();
+		if (other_thread) {
+			atomic_store(&served_turn, 1);
+			while (atomic_load(&served_turn) != 0)
+				sched_yield();
+		} else {
+			(void)nvmm_vcpu_stop(&vm.vcpu);
+		}
+		if (nvmm_vcpu_run(&vm.mach, &vm.vcpu) != 0 ||
+		    vm.vcpu.exit->reason != NVMM_VCPU_EXIT_STOPPED) {
+			lost++;
+			if (vm.vcpu.exit->reason == NVMM_VCPU_EXIT_IO)
+				(void)nvmm_assist_io(&vm.mach, &vm.vcpu);
+		}
+	}
+	if (other_thread)
+		pthread_join(th, NULL);
+	t_ok(bad == 0 && lost == 0, "%s: %d stops, each one STOPPED "
+	    "(%u lost, %u runs without their OUT)", what, SERVED_ROUNDS, lost,
+	    bad);
+}
+
 static void
 stop_handler(int sig)
 {
@@ -291,12 +372,13 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(3 * 4 + 7 + 2 + 2 + 2);
+	t_plan(3 * 4 + 7 + 2 + 2 + 2 + 2);
 	watchdog_start();
 
 	t_vm_create(&vm, 0);
 	t_vm_load(&vm, SPIN_GPA, api_spin64_begin, api_spin64_end);
 	t_vm_load(&vm, COUNT_GPA, api_count64_begin, api_count64_end);
+	t_vm_load(&vm, OUT_GPA, api_out64_begin, api_out64_end);
 	t_vm_long_mode(&vm, SPIN_GPA, 0x8000);
 
 	stop_from_thread(false, "stop from another thread");
@@ -307,6 +389,10 @@ main(void)
 	stop_from_sigalrm();
 	stop_from_sigusr1();
 	stop_from_thread(true, "vCPU thread blocking all signals");
+	stop_between_served_runs(false,
+	    "stops from the vCPU's thread between served runs");
+	stop_between_served_runs(true,
+	    "stops from another thread between served runs");
 	t_vm_destroy(&vm);
 	return t_done();
 }

@@ -19,4 +19,10 @@ GUEST_BEGIN(api_count64)
 	jmp	1b
 GUEST_END(api_count64)
 
+/* OUT in a loop: every entry exits at once, an I/O access to serve. */
+GUEST_BEGIN(api_out64)
+1:	outb	%al, $0x77
+	jmp	1b
+GUEST_END(api_out64)
+
 	.section .note.GNU-stack, "", @progbits
