@@ -634,18 +634,19 @@ kvmx86_exitstate_as(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
 }
 
 /*
- * The same where KVM's events are known to be fresh or not needed: no
- * fetch, so nothing called (the run's fast path: run.c).
+ * The same where KVM's events are fresh or not needed (ready: the exit
+ * alone tells, kvmx86_exit_ready()): no fetch, so nothing called (the
+ * run's fast path: run.c, which has run, ready and fresh at hand).
  */
 static inline void
-kvmx86_exitstate_fresh(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+kvmx86_exitstate_fresh(struct kvmx86_vcpu *cpu, const struct kvm_run *run,
+    struct nvmm_vcpu_exit *exit, bool ready, uint64_t fresh)
 {
-	const struct kvm_run *run = cpu->run;
 	bool shadow, pending;
 
-	if (!kvmx86_exit_ready(run))
+	if (!ready)
 		cpu->sync_used |= KVM_SYNC_X86_EVENTS;	/* kvmx86_sync_need() */
-	if (!(cpu->sync_fresh & KVM_SYNC_X86_EVENTS)) {
+	if (!(fresh & KVM_SYNC_X86_EVENTS)) {
 		exit->exitstate = (struct nvmm_x86_exit_state){
 			.rflags = run->s.regs.regs.rflags,
 			.cr8 = run->cr8,
@@ -672,14 +673,15 @@ kvmx86_exitstate(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 /*
  * exit.c's HLT for the run's fast path, inline there: the exit with the
  * most to skip (no payload; KVM reports HLT once past it, so no shadow
- * and nothing in flight to ask KVM about). As kvmx86_exit_usual().
+ * and nothing in flight to ask KVM about: ready). As kvmx86_exit_usual().
  */
 static inline void
-kvmx86_exit_halted_usual(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
+kvmx86_exit_halted_usual(struct kvmx86_vcpu *cpu, const struct kvm_run *run,
+    struct nvmm_vcpu_exit *exit, uint64_t fresh)
 {
-	memset(&exit->u, 0, sizeof(exit->u));
+	kvmx86_exitstate_fresh(cpu, run, exit, true, fresh);
 	exit->reason = NVMM_VCPU_EXIT_HALTED;
-	kvmx86_exitstate_as(cpu, exit, true, false, false);
+	memset(&exit->u, 0, sizeof(exit->u));
 }
 
 /* cpuid.c */

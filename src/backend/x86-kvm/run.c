@@ -824,6 +824,7 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	int (*translate)(struct kvmx86_vcpu *, struct nvmm_vcpu_exit *);
 	const struct kvm_run *run;
 	uint64_t valid;
+	bool ready;
 	int error;
 
 	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_RELAXED);
@@ -840,7 +841,7 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	kvmx86_sync_age(cpu);	/* no NMI in flight: run_usual() */
 	cpu->pending = KVMX86_PENDING_NONE;
 	if (run->exit_reason == KVM_EXIT_HLT) {
-		kvmx86_exit_halted_usual(cpu, exit);
+		kvmx86_exit_halted_usual(cpu, run, exit, valid);
 		return 0;
 	}
 	/*
@@ -858,10 +859,11 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 		translate = kvmx86_exit_mmio;
 	else
 		return kvmx86_exit_usual(cpu, exit);
-	if (!kvmx86_exit_ready(run) && !(valid & KVM_SYNC_X86_EVENTS))
+	ready = kvmx86_exit_ready(run);
+	if (!ready && !(valid & KVM_SYNC_X86_EVENTS))
 		return kvmx86_exit_usual(cpu, exit);
+	kvmx86_exitstate_fresh(cpu, run, exit, ready, valid);
 	memset(&exit->u, 0, sizeof(exit->u));
-	kvmx86_exitstate_fresh(cpu, exit);
 	return translate(cpu, exit);
 }
 
