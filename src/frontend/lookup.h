@@ -158,9 +158,8 @@ fe_vcpu_take_fast(const struct nvmm_machine *mach,
 
 /*
  * The vCPU the handles name, checked as the fast take checks it but
- * without taking a use: for the entry points that only touch its comm
- * page (setstate, a getstate of cached classes), which NVMM leaves to the
- * vCPU's thread. vCPU objects are type-stable (machine.c, "vCPU
+ * without taking a use: for setstate, which only touches its comm page,
+ * which NVMM leaves to the vCPU's thread. vCPU objects are type-stable (machine.c, "vCPU
  * objects"), so the pointer stays valid even if a destroy races the
  * caller. The word may show uses and the lock of other threads; DYING or
  * anything else gives NULL, and the caller goes to the slow half, which

@@ -719,11 +719,12 @@ fe_cell_new(struct fe_vcpu *v)
 /*
  * vCPU objects are type-stable: never freed, each belongs to the slot of
  * its (machine id, vCPU id) from its first creation on (the slot's vcpu),
- * and a later creation in that slot, of any machine, reuses it. So the
- * entry points that only touch the comm page (setstate, a getstate of
- * cached classes) need no use: fe_vcpu_peek() (lookup.h) checks the
- * handles, and a destroy that races them, a program bug under NVMM's rule
- * that a vCPU is its thread's, leaves their pointer valid. Their writes
+ * and a later creation in that slot, of any machine, reuses it. So
+ * setstate, which only touches the comm page, needs no use:
+ * fe_vcpu_peek() (lookup.h) checks the handles, and a destroy that races
+ * it, a program bug under NVMM's rule that a vCPU is its thread's, leaves
+ * its pointer valid. (Getstate, which may fetch, takes a use and the lock
+ * with the fast take, as run does.) Its writes
  * land in a vCPU nobody runs, or, if the id was created again meanwhile,
  * before that creation's reset of the object (fe_vcpu_claim) or after it.
  * The memory kept is one object per slot ever used (~1.2 KiB; the
