@@ -21,6 +21,11 @@ LABEL(x86_xev_halt)
 2:	hlt
 	jmp	2b
 
+/* IF = 1 (the test's RFLAGS), an OUT after an OUT: each one exits as IO. */
+LABEL(x86_xev_out)
+4:	outb	%al, $0x77
+	jmp	4b
+
 /*
  * The hammer's guest: it can take an interrupt at every instruction, so
  * that an injection at any entry is one NVMM delivers as meant (NVMM
