@@ -291,6 +291,12 @@ deliveries(struct t_vm *vm, const uint8_t *label, bool block_kick,
 		if (atomic_load(&r.none_ns) >= t0)
 			kick[nkick++] = atomic_load(&r.none_ns) - t0;
 		ok += wall[i] >= 0;
+		/* Late or lost: which one, and where the guest's count was. */
+		if (wall[i] < 0)
+			t_diag("%s: event %u not seen within 1 s (count %llu, "
+			    "%.1f ms after its inject)", what, i + 1,
+			    (unsigned long long)counter(vm),
+			    (now_ns() - t0) / 1e6);
 	}
 	ns_b = now_ns();
 	tsc_b = __rdtsc();
