@@ -9,7 +9,9 @@
  *      whether or not GPRs were fetched before the assist;
  *  (c) running again without the assist re-executes the instruction: the
  *      same exit at the same RIP, with no side effect;
- *  plus a read-modify-write, whose write KVM reports as a second exit,
+ *  plus a REP INSB the emulator does itself, without the assist (KVM's
+ *  buffer must not land over its bytes), a read-modify-write, whose write
+ *  KVM reports as a second exit,
  *  destroys from a callback (EBUSY: the assist still uses the vCPU), and
  *  callbacks that write over the struct they are given (each still gets
  *  the access as KVM reported it).
@@ -203,6 +205,46 @@ sem_io(void)
 	sem_ins(&vm, vm.ram + DATA);
 	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_RDMSR && GPR(&vm, R8) == 0,
 	    "the guest ran to its end");
+	t_vm_destroy(&vm);
+}
+
+/*
+ * An emulator that does the REP INSB itself, without the assist: it
+ * writes the guest's bytes and sets RCX, RDI and RIP = npc. On NVMM the
+ * instruction is then done and nothing else writes guest memory; KVM,
+ * finishing the access it still holds, must not store its own buffer
+ * over the emulator's bytes.
+ */
+static void
+sem_ins_by_emulator(void)
+{
+	uint64_t ins = AT(io_sem, io_sem_ins);
+	struct nvmm_x64_state *st;
+	struct t_vm vm;
+	bool exited, ran;
+
+	t_vm_create(&vm, 0);
+	t_vm_load(&vm, T_CODE_BASE, io_sem_begin, io_sem_end);
+	memcpy(vm.ram + DATA, "ABC", 3);
+	t_vm_long_mode(&vm, ins, 0x8000);
+	st = gprs(&vm);
+	st->gprs[NVMM_X64_GPR_RCX] = 3;
+	st->gprs[NVMM_X64_GPR_RDI] = DATA;
+	st->gprs[NVMM_X64_GPR_RDX] = PORT;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	exited = io_exit_at(&vm, ins);
+	memcpy(vm.ram + DATA, "pqr", 3);
+	st = gprs(&vm);
+	st->gprs[NVMM_X64_GPR_RCX] = 0;
+	st->gprs[NVMM_X64_GPR_RDI] = DATA + 3;
+	st->gprs[NVMM_X64_GPR_RIP] = vm.vcpu.exit->u.io.npc;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	ran = exited && t_vm_run(&vm) == NVMM_VCPU_EXIT_RDMSR &&
+	    GPR(&vm, R8) == 0;
+	t_ok(ran && memcmp(vm.ram + DATA, "pqr", 3) == 0,
+	    "REP INSB done by the emulator (bytes, RCX, RDI, RIP = npc): the "
+	    "guest memory keeps its bytes (%02x %02x %02x)", vm.ram[DATA],
+	    vm.ram[DATA + 1], vm.ram[DATA + 2]);
 	t_vm_destroy(&vm);
 }
 
@@ -460,8 +502,9 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(18 + 10 + 3 + 3 + 2);
+	t_plan(18 + 10 + 3 + 3 + 2 + 1);
 	sem_io();
+	sem_ins_by_emulator();
 	sem_mmio();
 	sem_destroy_in_callback();
 	sem_state_in_callback();

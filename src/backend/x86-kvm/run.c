@@ -339,7 +339,9 @@ run_exit_regs(const struct kvmx86_vcpu *cpu, struct kvm_regs *regs)
 /*
  * An INS the emulator did not serve: finishing it, KVM still stores its
  * data buffer at ES:RDI. Fill the buffer with what that memory holds, so
- * the store changes nothing: on NVMM the instruction just runs again.
+ * the store changes nothing: on NVMM the instruction just runs again, or
+ * the emulator did it itself (its bytes written, its GPRs committed), and
+ * nothing else writes guest memory.
  */
 static void
 run_ins_keep(struct kvmx86_vcpu *cpu, const struct kvm_regs *exit_regs)
@@ -563,7 +565,7 @@ run_settle(struct kvmx86_vcpu *cpu, const struct fe_vcpu *v,
 	if (cpu->pending == KVMX86_PENDING_MSR)
 		cpu->run->msr.error = 0;
 	restore = !cpu->served && !gprs;
-	if (restore) {
+	if (!cpu->served) {
 		/* Not settled: the exit's, until KVM runs (and stashes another). */
 		run_exit_regs(cpu, &exit_regs);
 		if (cpu->pending == KVMX86_PENDING_IO)
