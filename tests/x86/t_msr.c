@@ -257,6 +257,33 @@ test_gp_answer(uint64_t rip, uint64_t reason, uint64_t error)
 	    rip == RD ? "rdmsr" : "wrmsr", (unsigned long long)error);
 }
 
+/*
+ * #GP with the emulator's GPRs committed too (RIP left on the insn): KVM
+ * injects the #GP itself, and the committed RBX and RFLAGS (CF) must
+ * still be what the handler sees (R15: RFLAGS in the frame).
+ */
+static void
+test_gp_answer_with_gprs(uint64_t rip, uint64_t reason)
+{
+	struct nvmm_x64_state *st = vm.vcpu.state;
+
+	msr_start(rip, 0x1B, 0x1);
+	if (x86_run_once(&vm) != reason)
+		t_diag("no MSR exit");
+	T_CHECK(nvmm_vcpu_getstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	st->gprs[NVMM_X64_GPR_RBX] = 0x5150;
+	st->gprs[NVMM_X64_GPR_RFLAGS] |= 0x1;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	x86_inject(&vm, NVMM_VCPU_EVENT_EXCP, 13, 0);
+	t_ok(t_vm_run(&vm) == NVMM_VCPU_EXIT_HALTED &&
+	    x86_gpr(&vm, NVMM_X64_GPR_R12) == 13 &&
+	    x86_gpr(&vm, NVMM_X64_GPR_R14) == rip &&
+	    (x86_gpr(&vm, NVMM_X64_GPR_R15) & 0x1) &&
+	    x86_gpr(&vm, NVMM_X64_GPR_RBX) == 0x5150,
+	    "%s answered with #GP and RBX, CF committed: the handler sees them",
+	    rip == RD ? "rdmsr" : "wrmsr");
+}
+
 /* ---- MSRs NVMM handles in its kernel ---------------------------------------- */
 
 struct inkernel {
@@ -430,7 +457,7 @@ main(void)
 
 	t_require_nvmm();
 	intel = x86_host_intel();
-	t_plan(nexit * 3 + 1 + 2 + 1 + 3 * 2 + 3 + 1 + 3 + NINKERNEL * 3 + 6 +
+	t_plan(nexit * 3 + 1 + 2 + 1 + 3 * 2 + 3 + 1 + 3 + 2 + NINKERNEL * 3 + 6 +
 	    3 +
 	    2 * (intel ? 2 : 4));
 
@@ -448,6 +475,8 @@ main(void)
 	test_gp_answer(RD, NVMM_VCPU_EXIT_RDMSR, 0);
 	test_gp_answer(RD, NVMM_VCPU_EXIT_RDMSR, 0x28);
 	test_gp_answer(WR, NVMM_VCPU_EXIT_WRMSR, 0);
+	test_gp_answer_with_gprs(RD, NVMM_VCPU_EXIT_RDMSR);
+	test_gp_answer_with_gprs(WR, NVMM_VCPU_EXIT_WRMSR);
 
 	for (size_t i = 0; i < NINKERNEL; i++)
 		test_inkernel(i);
