@@ -248,6 +248,56 @@ sem_ins_by_emulator(void)
 	t_vm_destroy(&vm);
 }
 
+/*
+ * A REP INSB longer than KVM's buffer (KVM exits once per batch of at
+ * most 1 KiB within a page): (c) run without the assist, it runs again
+ * with no side effect, and done by the emulator itself, the guest goes
+ * on at npc, with no other exit and its bytes in memory.
+ */
+#define BIG	3000
+
+static void
+sem_ins_big(void)
+{
+	uint64_t ins = AT(io_sem, io_sem_ins);
+	struct nvmm_x64_state *st;
+	uint8_t old[BIG], mine[BIG];
+	struct t_vm vm;
+	bool exited, again, ran;
+
+	for (size_t i = 0; i < BIG; i++) {
+		old[i] = (uint8_t)(i * 7 + 1);
+		mine[i] = (uint8_t)(i * 13 + 5);
+	}
+	t_vm_create(&vm, 0);
+	t_vm_load(&vm, T_CODE_BASE, io_sem_begin, io_sem_end);
+	memcpy(vm.ram + DATA, old, BIG);
+	t_vm_long_mode(&vm, ins, 0x8000);
+	st = gprs(&vm);
+	st->gprs[NVMM_X64_GPR_RCX] = BIG;
+	st->gprs[NVMM_X64_GPR_RDI] = DATA;
+	st->gprs[NVMM_X64_GPR_RDX] = PORT;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	exited = io_exit_at(&vm, ins);
+	again = io_exit_at(&vm, ins) && GPR(&vm, RCX) == BIG &&
+	    GPR(&vm, RDI) == DATA;
+	t_ok(exited && again && memcmp(vm.ram + DATA, old, BIG) == 0,
+	    "REP INSB of %d bytes: (c) run without the assist, the same exit, "
+	    "RCX, RDI, and no guest memory written", BIG);
+
+	memcpy(vm.ram + DATA, mine, BIG);
+	st = gprs(&vm);
+	st->gprs[NVMM_X64_GPR_RCX] = 0;
+	st->gprs[NVMM_X64_GPR_RDI] = DATA + BIG;
+	st->gprs[NVMM_X64_GPR_RIP] = vm.vcpu.exit->u.io.npc;
+	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
+	ran = t_vm_run(&vm) == NVMM_VCPU_EXIT_RDMSR && GPR(&vm, R8) == 0;
+	t_ok(ran && memcmp(vm.ram + DATA, mine, BIG) == 0,
+	    "REP INSB of %d bytes done by the emulator: no other exit, the "
+	    "guest goes on at npc with the emulator's bytes", BIG);
+	t_vm_destroy(&vm);
+}
+
 /* ---- Destroys from a callback ---------------------------------------------------- */
 
 static struct t_vm *cb_vm;
@@ -502,9 +552,10 @@ int
 main(void)
 {
 	t_require_nvmm();
-	t_plan(18 + 10 + 3 + 3 + 2 + 1);
+	t_plan(18 + 10 + 3 + 3 + 2 + 1 + 2);
 	sem_io();
 	sem_ins_by_emulator();
+	sem_ins_big();
 	sem_mmio();
 	sem_destroy_in_callback();
 	sem_state_in_callback();
