@@ -920,11 +920,14 @@ fe_ctl_mach_info(struct nvmm_ctl_mach_info *info)
 		return EBADF;
 	if (id >= NVMM_MAX_MACHINES)
 		return EINVAL;
+	/*
+	 * Only our own machines, as a non-root NVMM owner: another's is
+	 * EPERM from its slot alone, its record being its owner's to read.
+	 */
+	if (!fe_root && (atomic_load(&fe_mwords[id]) & FE_LIVE) == 0)
+		return fe_not_ours(id);
 	if ((error = reg_lookup(id, &ri)) != 0)
 		return error;
-	/* Only our own machines, as a non-root NVMM owner. */
-	if (!fe_root && (atomic_load(&fe_mwords[id]) & FE_LIVE) == 0)
-		return EPERM;
 	info->nvcpus = ri.nvcpus;
 	info->nram = ri.nram;
 	info->pid = ri.pid;

@@ -23,7 +23,11 @@
 
 #define REG_MAGIC	0x6e766d6d72656732ULL	/* "nvmmreg2" */
 #define REG_PREFIX	"machine."
-#define REG_MODE	0644	/* the owner's; others may read */
+/*
+ * The owner's alone: others' facts are root's to see (nvmmctl list), as on
+ * NVMM, where a plain owner's nvmm_ctl() of another's machine is EPERM.
+ */
+#define REG_MODE	0600
 #define REG_MAX_DIRS	4	/* run directories in use at once */
 #define REG_TRIES	8
 
@@ -371,7 +375,7 @@ reg_record_make(const struct reg_info *info, uint32_t id,
 
 /*
  * A locked record file made ready: its mode (the umask applies to
- * O_TMPFILE too; most umasks leave 0644 as it is), its record.
+ * O_TMPFILE too; most umasks leave 0600 as it is), its record.
  */
 static int
 reg_record_fill(int fd, const struct reg_record *r, struct stat *st)

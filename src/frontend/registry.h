@@ -10,8 +10,9 @@
  *   even after SIGKILL, and whoever asks learns the owner's pid from the
  *   kernel (F_GETLK), not from anything a user wrote.
  * - "machine.NNN.<random>", one file per live machine, the owner's own
- *   (mode 0644 in a sticky directory: no one else can change, replace or
- *   remove it), locked by the owner process too: a record counts only if
+ *   (mode 0600 in a sticky directory: no one else but root can read,
+ *   change, replace or remove it), locked by the owner process too: a
+ *   record counts only if
  *   the process that holds slot N also holds its lock. Files left behind
  *   by dead owners block nothing; the next process to register there
  *   removes those it may (its user's; root: all).
@@ -55,7 +56,8 @@ int reg_update(struct reg_entry *);
 void reg_release(struct reg_entry *);
 /*
  * Facts about any live machine: 0, ENOENT (free id, or held by a process
- * that published nothing), or an errno (EACCES: unsafe run dir).
+ * that published nothing, or whose record the caller may not read: only
+ * root reads another user's), or an errno (EACCES: unsafe run dir).
  */
 int reg_lookup(uint32_t machid, struct reg_info *);
 /* The process that holds an id: 0 with *pid, ENOENT, or an errno. */

@@ -15,6 +15,13 @@
  *	write lock on it: "forged <0|errno>"
  *   h_attack reach
  *	list, read and create in the directory: "reached <successes>"
+ *   h_attack peek
+ *	read the first bytes of every file of the directory but its own and
+ *	"slots": "peeked <successes>"
+ *   h_attack swap <name> <target>
+ *	put a symlink to target and a file of its own at name in turn
+ *	(rename), as fast as it can, until stdin reaches EOF; prints
+ *	"swapping" when it starts. Against root fixing up the directory.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +29,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -191,6 +199,57 @@ cmd_reach(void)
 	return 0;
 }
 
+static int
+cmd_peek(void)
+{
+	unsigned int n = 0;
+	struct dirent *d;
+	struct stat st;
+	char buf[64];
+	DIR *dp;
+	int fd;
+
+	if ((dp = opendir(dir)) != NULL) {
+		while ((d = readdir(dp)) != NULL) {
+			if (d->d_name[0] == '.' || strcmp(d->d_name, "slots") == 0 ||
+			    (fd = at(d->d_name, O_RDONLY)) == -1)
+				continue;
+			if (fstat(fd, &st) == 0 && st.st_uid != geteuid())
+				n += read(fd, buf, sizeof(buf)) > 0;
+			close(fd);
+		}
+		closedir(dp);
+	}
+	printf("peeked %u\n", n);
+	return 0;
+}
+
+static int
+cmd_swap(const char *name, const char *target)
+{
+	struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
+	char path[4096], link[4200], file[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(link, sizeof(link), "%s/.h_attack.l%d", dir, (int)getpid());
+	snprintf(file, sizeof(file), "%s/.h_attack.f%d", dir, (int)getpid());
+	printf("swapping\n");
+	fflush(stdout);
+	/* stdin's EOF shows as POLLHUP: the test is done. */
+	for (unsigned long i = 0; i % 256 != 0 || poll(&in, 1, 0) == 0; i++) {
+		(void)symlink(target, link);
+		(void)rename(link, path);
+		if ((fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+		    0644)) != -1)
+			close(fd);
+		(void)rename(file, path);
+	}
+	(void)unlink(link);
+	(void)unlink(file);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -205,5 +264,9 @@ main(int argc, char *argv[])
 		    (unsigned int)atoi(argv[3]));
 	if (strcmp(argv[1], "reach") == 0)
 		return cmd_reach();
+	if (strcmp(argv[1], "peek") == 0)
+		return cmd_peek();
+	if (strcmp(argv[1], "swap") == 0 && argc == 4)
+		return cmd_swap(argv[2], argv[3]);
 	return 2;
 }

@@ -188,8 +188,8 @@ test_facts(void)
 	    "new machine: owner pid, no vCPU, no RAM, creation time");
 	snprintf(path, sizeof(path), "machine.%03u.", mach.machid);
 	t_ok(record_count(path, &st) == 1 && st.st_uid == geteuid() &&
-	    (st.st_mode & 07777) == 0644,
-	    "its record lives under NVMM_RUNDIR, ours, mode 0644");
+	    (st.st_mode & 07777) == 0600,
+	    "its record lives under NVMM_RUNDIR, ours, mode 0600");
 
 	T_CHECK(nvmm_vcpu_create(&mach, 0, &v0));
 	T_CHECK(nvmm_vcpu_create(&mach, 3, &v3));

@@ -2,17 +2,19 @@
 # The machine registry between users (libnvmm(3) FILES, docs/design.md "The
 # system-wide registry"): a user without /dev/kvm can do nothing to it; a
 # user of the kvm group cannot change, hide, block or forge another user's
-# entry; ids left by dead owners block no one; nvmmctl list shows what the
-# owners registered; unsafe directories are refused with their fix.
+# entry, nor read it; ids left by dead owners block no one; nvmmctl list
+# shows what the owners registered; unsafe directories are refused with
+# their fix; root's fix-ups (make install, the package's postinst) never
+# follow a name a member planted.
 #
-#   t_users.sh <h_owner> <h_attack> <nvmmctl>
+#   t_users.sh <h_owner> <h_attack> <nvmmctl> <source root>
 #
 # As root: creates a group and three users (one outside the group), and in
 # a private mount namespace gives /dev/kvm to that group (a copy of the
 # device node bound over it), so that the host's /dev/kvm and /run/nvmm
 # are left as they are. The registry is a private NVMM_RUNDIR.
 set -u
-h_owner=$1 h_attack=$2 nvmmctl=$3
+h_owner=$1 h_attack=$2 nvmmctl=$3 src=$4
 export LC_ALL=C
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 
@@ -141,7 +143,11 @@ start a "$in1" "$h_owner" hold 1 2 1024 0
 check "$(expect a '^machine')" "machine 0" "a group member takes id 0: root's dead entry does not block it"
 apid=$(expect a '^ready' | cut -d' ' -f2)
 rec=$(find "$run" -name 'machine.000.*' -user "$in1")
-check "$(stat -c '%a %U' "$rec" 2>&1)" "644 $in1" "its record is its own, mode 0644"
+check "$(stat -c '%a %U' "$rec" 2>&1)" "600 $in1" "its record is its own, mode 0600"
+check "$(as "$in2" "$h_attack" peek)" "peeked 0" \
+	"another member cannot read its record, nor root's dead one"
+check "$(as "$in2" "$h_owner" info 0 user </dev/null)" "err 1" \
+	"another member's nvmm_ctl(MACH_INFO) of it: EPERM"
 
 check "$(as "$in2" "$h_attack" tamper)" "tampered 0" \
 	"another member cannot write, truncate, chmod, replace or remove any entry, nor slots"
@@ -209,6 +215,44 @@ check "$(as "$in1" "$nvmmctl" identify 2>&1 >/dev/null)" \
 mv "$run/slots.root" "$run/slots"
 check "$(as "$in1" "$h_owner" hold 1 0 0 0 </dev/null | head -n 1)" "machine 0" "repaired: a member creates machines again"
 check "$(as "$in1" "$nvmmctl" identify 2>&1 >/dev/null)" "" "repaired: identify warns of nothing"
+
+# ---- Root's fix-ups in a directory members may write ---------------------------------
+# make install (install-rundir) and the package's postinst without systemd-
+# tmpfiles set up slots where members can put anything at a free name: root
+# must never open, chown or chmod through a name a member controls.
+secret=$tmp/secret
+printf 'root only\n' >"$secret" && chmod 0600 "$secret"
+old=$tmp/old
+mkdir -m 1777 "$old"	# as an earlier version made it
+start s "$in1" env NVMM_RUNDIR="$old" "$h_attack" swap slots "$secret"
+expect s '^swapping' >/dev/null
+for i in $(seq 20); do
+	rm -f "$old/slots"	# as after "rm slots", the fix nvmmctl gives
+	sleep 0.02
+	NVMM_RUNDIR=$old DESTDIR= "$src/tools/nvmmctl/install-rundir" >/dev/null 2>&1
+done
+stop s
+check "$(stat -c '%a %U %G' "$secret")" "600 root root" \
+	"make install, a member swapping a symlink in at slots: root's file stays root's"
+check "$(stat -c '%a %U %G %F' "$old" "$old/slots" | tr '\n' '|')" \
+	"1770 root $g directory|660 root $g regular empty file|" \
+	"make install: the registry ends up root's all the same"
+
+droot=$tmp/droot
+mkdir -p -m 0755 "$droot/usr/lib/tmpfiles.d" "$droot/run" "$tmp/bin"
+sed "s/ kvm / $g /" "$src/tools/nvmmctl/nvmm-tmpfiles.conf" \
+	>"$droot/usr/lib/tmpfiles.d/nvmm.conf"
+mkdir -m 1770 "$droot/run/nvmm" && chgrp "$g" "$droot/run/nvmm"
+as "$in1" ln -s "$tmp/planted" "$droot/run/nvmm/slots"
+# No systemd-tmpfiles: the postinst makes the entry's files itself.
+for c in getent groupadd mkdir chown chmod mktemp mv rm dirname; do
+	ln -s "$(command -v "$c")" "$tmp/bin/$c"
+done
+DPKG_ROOT=$droot PATH=$tmp/bin /bin/sh "$src/debian/nvmm-utils.postinst" configure >/dev/null 2>&1
+check "$(stat -c '%a %U %G' "$tmp/planted" 2>&1 | sed 's/^stat: .*/none/')" "none" \
+	"postinst, a member's dangling symlink at slots: root makes no file where it points"
+check "$(stat -c '%a %U %G %F' "$droot/run/nvmm/slots" 2>&1)" "660 root $g regular empty file" \
+	"postinst: slots is root's all the same"
 
 echo "1..$n"
 exit $failed
