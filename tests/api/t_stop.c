@@ -111,11 +111,7 @@ vcpu_thread_start(struct vcpu_thread *t, bool block_all)
 static void
 vcpu_thread_join(struct vcpu_thread *t)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 10;
-	if (pthread_timedjoin_np(t->th, NULL, &ts) != 0)
+	if (!t_join_within(t->th, 10000000000LL))
 		t_bail("the vCPU thread was not stopped within 10 s");
 }
 

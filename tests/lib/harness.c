@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -106,6 +107,30 @@ t_require_nvmm(void)
 			t_skip_all("NVMM not available: %s", strerror(errno));
 		t_bail("nvmm_init: %s", strerror(errno));
 	}
+}
+
+/* ---- Time -------------------------------------------------------------- */
+
+int64_t
+t_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* pthread_timedjoin_np() takes a CLOCK_REALTIME deadline. */
+bool
+t_join_within(pthread_t th, int64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns += ts.tv_nsec;
+	ts.tv_sec += (time_t)(ns / 1000000000LL);
+	ts.tv_nsec = (long)(ns % 1000000000LL);
+	return pthread_timedjoin_np(th, NULL, &ts) == 0;
 }
 
 /* ---- VM builder -------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #ifndef NVMM_TEST_HARNESS_H
 #define NVMM_TEST_HARNESS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,13 @@ int t_done(void);
 
 /* nvmm_init(), or skip the whole test when KVM is not usable here. */
 void t_require_nvmm(void);
+
+/* ---- Time -------------------------------------------------------------- */
+
+/* CLOCK_MONOTONIC in nanoseconds: for intervals and deadlines. */
+int64_t t_now_ns(void);
+/* pthread_join() that gives up after ns: whether the thread was joined. */
+bool t_join_within(pthread_t th, int64_t ns);
 
 /* ---- Guests: code between <name>_begin and <name>_end (tests/guests) ---- */
 

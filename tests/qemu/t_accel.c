@@ -252,12 +252,8 @@ test_kicks(void)
 	}
 	atomic_store(&done, true);
 	for (int i = 0; i < NCPUS; i++) {
-		struct timespec ts;
-
 		pthread_kill(t[i].th, SIGUSR1);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 10;
-		if (pthread_timedjoin_np(t[i].th, NULL, &ts) != 0)
+		if (!t_join_within(t[i].th, 10000000000LL))
 			t_bail("vCPU %d was not stopped within 10 s", i);
 	}
 

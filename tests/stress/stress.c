@@ -94,10 +94,7 @@ s_registry_held(const char *rundir)
 double
 s_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)t_now_ns() / 1e9;
 }
 
 double

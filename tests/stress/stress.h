@@ -17,7 +17,7 @@ const char *s_private_rundir(const char *tag);
 /* How many registry entries are held by a live owner (0: clean). */
 unsigned int s_registry_held(const char *rundir);
 
-/* Seconds on a monotonic clock. */
+/* Seconds on the monotonic clock: t_now_ns(). */
 double s_now(void);
 /* NVMM_STRESS_SECONDS, or the default. */
 double s_seconds(double dflt);

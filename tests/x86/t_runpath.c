@@ -41,15 +41,6 @@ struct runner {
 
 static struct runner *cur;
 
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void
 io_cb(struct nvmm_io *io)
 {
@@ -174,7 +165,7 @@ round_trip(bool block_all, const char *what)
 	if (pthread_create(&rt, NULL, runner_main, &r) != 0 ||
 	    pthread_create(&kt, NULL, kicker_main, NULL) != 0)
 		t_bail("pthread_create");
-	for (int64_t end = now_ns() + RUN_NS; now_ns() < end;)
+	for (int64_t end = t_now_ns() + RUN_NS; t_now_ns() < end;)
 		usleep(10000);
 	atomic_store(&done, true);
 	pthread_join(kt, NULL);

@@ -70,15 +70,6 @@ struct runner {
 	int error;
 };
 
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static uint64_t
 guest_tsc(struct t_vm *vm)
 {
@@ -130,7 +121,7 @@ runner_main(void *arg)
 			break;
 		switch (r->last_reason) {
 		case NVMM_VCPU_EXIT_NONE:
-			atomic_store(&r->none_ns, now_ns());
+			atomic_store(&r->none_ns, t_now_ns());
 			r->nnone++;
 			break;
 		case NVMM_VCPU_EXIT_HALTED:
@@ -196,20 +187,12 @@ static void
 runner_stop(struct runner *r, const char *what)
 {
 	bool joined = false;
-	int64_t t0 = now_ns();
+	int64_t t0 = t_now_ns();
 
 	atomic_store(&r->done, true);
-	while (!joined && now_ns() - t0 < WALL_BOUND_NS) {
-		struct timespec limit;
-
+	while (!joined && t_now_ns() - t0 < WALL_BOUND_NS) {
 		T_CHECK(nvmm_vcpu_stop(&r->vm->vcpu));
-		clock_gettime(CLOCK_REALTIME, &limit);
-		limit.tv_nsec += 1000000;	/* 1 ms */
-		if (limit.tv_nsec >= 1000000000) {
-			limit.tv_sec++;
-			limit.tv_nsec -= 1000000000;
-		}
-		joined = pthread_timedjoin_np(r->thread, NULL, &limit) == 0;
+		joined = t_join_within(r->thread, 1000000);	/* 1 ms */
 	}
 	if (!t_ok(joined, "%s: nvmm_vcpu_stop still ends the run as STOPPED",
 	    what))
@@ -246,7 +229,7 @@ struct wait {
 static void
 wait_start(struct wait *w, const struct runner *r)
 {
-	w->t0 = now_ns();
+	w->t0 = t_now_ns();
 	w->cpu0 = runner_cpu_ns(r);
 }
 
@@ -262,7 +245,7 @@ wait_count(struct t_vm *vm, const struct runner *r, uint64_t gpa,
     uint64_t old, struct wait *w)
 {
 	for (;;) {
-		w->wall = now_ns() - w->t0;
+		w->wall = t_now_ns() - w->t0;
 		w->cpu = runner_cpu_ns(r) - w->cpu0;
 		if (counter_at(vm, gpa) > old)
 			return true;
@@ -306,7 +289,7 @@ static int64_t
 tsc_to_ns(int64_t ticks, int64_t ns_a, uint64_t tsc_a)
 {
 	double per_ns = (double)(__rdtsc() - tsc_a) /
-	    (double)(now_ns() - ns_a);
+	    (double)(t_now_ns() - ns_a);
 
 	return (int64_t)((double)ticks / per_ns);
 }
@@ -364,7 +347,7 @@ deliveries(struct t_vm *vm, const uint8_t *label, bool block_kick,
 	struct runner r;
 
 	runner_start(&r, vm, label, block_kick);
-	ns_a = now_ns();
+	ns_a = t_now_ns();
 	tsc_a = __rdtsc();
 	for (unsigned int i = 0; i < NEVENTS; i++) {
 		struct wait w;
@@ -392,7 +375,7 @@ deliveries(struct t_vm *vm, const uint8_t *label, bool block_kick,
 			break;
 		ok++;
 	}
-	ns_b = now_ns();
+	ns_b = t_now_ns();
 	tsc_b = __rdtsc();
 	runner_stop(&r, what);
 	t_ok(ok == NEVENTS && counter(vm) == NEVENTS,
@@ -444,9 +427,9 @@ hammer(struct t_vm *vm)
 	runner_start(&r, vm, x86_xev_open, false);
 	/* Longer, up to the bounds, until the guest counted one of them. */
 	wait_start(&w, &r);
-	while (now_ns() - w.t0 < HAMMER_NS || (counter(vm) == 0 &&
+	while (t_now_ns() - w.t0 < HAMMER_NS || (counter(vm) == 0 &&
 	    runner_cpu_ns(&r) - w.cpu0 < CPU_BOUND_NS &&
-	    now_ns() - w.t0 < WALL_BOUND_NS)) {
+	    t_now_ns() - w.t0 < WALL_BOUND_NS)) {
 		inject(vm, VECTOR_STORM);
 		n++;
 	}
@@ -484,9 +467,9 @@ hammer(struct t_vm *vm)
 static void
 invalid(struct t_vm *vm)
 {
-	struct timespec limit, pause = { 0, 2000000 };
+	const struct timespec pause = { 0, 2000000 };
 	struct runner r;
-	int joined;
+	bool joined;
 
 	runner_start(&r, vm, x86_xev_spin, false);
 	nanosleep(&pause, NULL);
@@ -494,14 +477,13 @@ invalid(struct t_vm *vm)
 	vm->vcpu.event->vector = 2;	/* NMI: not as an exception */
 	vm->vcpu.event->u.excp.error = 0;
 	T_CHECK(nvmm_vcpu_inject(&vm->mach, &vm->vcpu));
-	clock_gettime(CLOCK_REALTIME, &limit);
-	limit.tv_sec += 10;
-	if ((joined = pthread_timedjoin_np(r.thread, NULL, &limit)) != 0) {
+	joined = t_join_within(r.thread, 10000000000LL);
+	if (!joined) {
 		atomic_store(&r.done, true);
 		T_CHECK(nvmm_vcpu_stop(&vm->vcpu));
 		pthread_join(r.thread, NULL);
 	}
-	t_ok(joined == 0 && r.error == EINVAL && r.nstopped_early == 0,
+	t_ok(joined && r.error == EINVAL && r.nstopped_early == 0,
 	    "invalid event from another thread: the runner's next run fails "
 	    "with EINVAL (error %d)", r.error);
 }
