@@ -47,6 +47,17 @@ msr_answer(uint64_t val, uint64_t npc)
 	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
 }
 
+/* An access started, run to its exit, answered: the state holds the GPRS. */
+static void
+msr_answered(uint64_t rip, uint32_t msr, uint64_t val, uint64_t answer)
+{
+	const struct nvmm_vcpu_exit *exit = vm.vcpu.exit;
+
+	msr_start(rip, msr, val);
+	(void)x86_run_once(&vm);
+	msr_answer(answer, rip == RD ? exit->u.rdmsr.npc : exit->u.wrmsr.npc);
+}
+
 static uint64_t
 msr_guest_read(void)
 {
@@ -89,12 +100,9 @@ test_rdmsr_exits(uint32_t msr)
 static void
 test_rdmsr_more_gprs(void)
 {
-	const struct nvmm_vcpu_exit *exit = vm.vcpu.exit;
 	struct nvmm_x64_state *st = vm.vcpu.state;
 
-	msr_start(RD, 0x34, 0);
-	(void)x86_run_once(&vm);
-	msr_answer(0x1122334455667788ULL, exit->u.rdmsr.npc);
+	msr_answered(RD, 0x34, 0, 0x1122334455667788ULL);
 	st->gprs[NVMM_X64_GPR_R10] = 0xABCDEF;
 	st->gprs[NVMM_X64_GPR_RAX] |= 0x9900000000ULL;
 	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
@@ -113,12 +121,9 @@ test_rdmsr_more_gprs(void)
 static void
 test_msr_answer_other_gprs(void)
 {
-	const struct nvmm_vcpu_exit *exit = vm.vcpu.exit;
 	struct nvmm_x64_state *st = vm.vcpu.state;
 
-	msr_start(RD, 0x34, 0);
-	(void)x86_run_once(&vm);
-	msr_answer(0x1122334455667788ULL, exit->u.rdmsr.npc);
+	msr_answered(RD, 0x34, 0, 0x1122334455667788ULL);
 	st->gprs[NVMM_X64_GPR_RBX] = 0x5150;
 	st->gprs[NVMM_X64_GPR_R10] = 0xABCDEF;
 	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
@@ -128,9 +133,7 @@ test_msr_answer_other_gprs(void)
 	    x86_gpr(&vm, NVMM_X64_GPR_R10) == 0xABCDEF,
 	    "rdmsr answered with RBX and R10 set too: the guest has them");
 
-	msr_start(WR, 0x1B, 0x1234);
-	(void)x86_run_once(&vm);
-	msr_answer(0x1234, exit->u.wrmsr.npc);
+	msr_answered(WR, 0x1B, 0x1234, 0x1234);
 	st->gprs[NVMM_X64_GPR_RAX] = 0x77;
 	st->gprs[NVMM_X64_GPR_R11] = 0xFEED;
 	T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu, NVMM_X64_STATE_GPRS));
@@ -159,7 +162,6 @@ test_msr_answer_each_gpr(void)
 	    NVMM_X64_GPR_R12, NVMM_X64_GPR_R13, NVMM_X64_GPR_R14,
 	    NVMM_X64_GPR_R15, NVMM_X64_GPR_RFLAGS };
 	const size_t n = sizeof(gprs) / sizeof(gprs[0]);
-	const struct nvmm_vcpu_exit *exit = vm.vcpu.exit;
 	struct nvmm_x64_state *st = vm.vcpu.state;
 	int missed = -1;
 
@@ -168,9 +170,7 @@ test_msr_answer_each_gpr(void)
 		int gpr = i < n ? gprs[i] : NVMM_X64_GPR_RFLAGS;
 		uint64_t val = gpr == NVMM_X64_GPR_RFLAGS ? 0x3 : 0x5150000 + i;
 
-		msr_start(i < n ? RD : WR, 0x34, 0);
-		(void)x86_run_once(&vm);
-		msr_answer(0, i < n ? exit->u.rdmsr.npc : exit->u.wrmsr.npc);
+		msr_answered(i < n ? RD : WR, 0x34, 0, 0);
 		st->gprs[gpr] = val;
 		T_CHECK(nvmm_vcpu_setstate(&vm.mach, &vm.vcpu,
 		    NVMM_X64_STATE_GPRS));
