@@ -592,25 +592,18 @@ kvmx86_exit_all_clear(const struct kvmx86_vcpu *cpu,
 }
 
 /*
- * NVMM's exit state, clear as kvmx86_exit_all_clear() says, and the window
- * requests as they stand after the exit.
+ * NVMM's exit state from the run page: KVM's events read only where they
+ * are known (fresh, or fetched: kvmx86_sync_need()); where KVM would not
+ * say, the state reports no shadow and nothing pending. Built whole, then
+ * stored: bit-fields in memory cost a load each.
  */
 static inline void
-kvmx86_exitstate_as(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
-    bool clear, bool int_window, bool nmi_window)
+kvmx86_exitstate_build(const struct kvm_run *run,
+    struct nvmm_vcpu_exit *exit, bool known, bool int_window,
+    bool nmi_window)
 {
-	const struct kvm_run *run = cpu->run;
-	bool known, shadow, pending;
+	bool shadow, pending;
 
-	/*
-	 * Only exits that need KVM's word keep it coming; when it came
-	 * anyway, it is read all the same. Where KVM would not say, the
-	 * state reports nothing.
-	 */
-	if (clear)
-		known = (cpu->sync_fresh & KVM_SYNC_X86_EVENTS) != 0;
-	else
-		known = kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) == 0;
 	if (!known) {
 		/* Apart: without KVM's word it is three plain stores. */
 		exit->exitstate = (struct nvmm_x86_exit_state){
@@ -622,7 +615,6 @@ kvmx86_exitstate_as(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
 		return;
 	}
 	kvmx86_event_words(&run->s.regs.events, &shadow, &pending);
-	/* Built whole, then stored: bit-fields in memory cost a load each. */
 	exit->exitstate = (struct nvmm_x86_exit_state){
 		.rflags = run->s.regs.regs.rflags,
 		.cr8 = run->cr8,
@@ -634,32 +626,37 @@ kvmx86_exitstate_as(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
 }
 
 /*
+ * NVMM's exit state, clear as kvmx86_exit_all_clear() says, and the window
+ * requests as they stand after the exit. Only exits that need KVM's word
+ * keep it coming; when it came anyway, it is read all the same.
+ */
+static inline void
+kvmx86_exitstate_as(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit,
+    bool clear, bool int_window, bool nmi_window)
+{
+	bool known;
+
+	if (clear)
+		known = (cpu->sync_fresh & KVM_SYNC_X86_EVENTS) != 0;
+	else
+		known = kvmx86_sync_need(cpu, KVM_SYNC_X86_EVENTS) == 0;
+	kvmx86_exitstate_build(cpu->run, exit, known, int_window, nmi_window);
+}
+
+/*
  * The same where KVM's events are fresh or not needed (ready: the exit
- * alone tells, kvmx86_exit_ready()): no fetch, so nothing called (the
- * run's fast path: run.c, which has run, ready and fresh at hand).
+ * alone tells, kvmx86_exit_ready()) and no window is requested: no fetch,
+ * so nothing called (the run's fast path: run.c, which has run, ready and
+ * fresh at hand).
  */
 static inline void
 kvmx86_exitstate_fresh(struct kvmx86_vcpu *cpu, const struct kvm_run *run,
     struct nvmm_vcpu_exit *exit, bool ready, uint64_t fresh)
 {
-	bool shadow, pending;
-
 	if (!ready)
 		cpu->sync_used |= KVM_SYNC_X86_EVENTS;	/* kvmx86_sync_need() */
-	if (!(fresh & KVM_SYNC_X86_EVENTS)) {
-		exit->exitstate = (struct nvmm_x86_exit_state){
-			.rflags = run->s.regs.regs.rflags,
-			.cr8 = run->cr8,
-		};
-		return;
-	}
-	kvmx86_event_words(&run->s.regs.events, &shadow, &pending);
-	exit->exitstate = (struct nvmm_x86_exit_state){
-		.rflags = run->s.regs.regs.rflags,
-		.cr8 = run->cr8,
-		.int_shadow = shadow,
-		.evt_pending = pending,
-	};
+	kvmx86_exitstate_build(run, exit, (fresh & KVM_SYNC_X86_EVENTS) != 0,
+	    false, false);
 }
 
 /* NVMM's exit state, after every run (events.c: the windows). */
