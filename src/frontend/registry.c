@@ -581,8 +581,11 @@ reg_read_record(int fd, uint32_t machid, struct reg_record *r)
 /*
  * Open a candidate record for reading without ever opening one of our own
  * record files: closing that descriptor would drop our lock on it. The
- * name is resolved once (O_PATH, whose close drops nothing), checked, and
- * reopened through /proc.
+ * name is resolved once (O_PATH, whose close drops nothing), checked
+ * against our records' inodes, whatever name it has, and reopened through
+ * /proc. A record with a second name is still its owner's: where
+ * fs.protected_hardlinks is 0, any member may link another's, and
+ * skipping it would hide that machine.
  */
 static int
 reg_candidate_open(int dfd, const char *name)
@@ -593,7 +596,7 @@ reg_candidate_open(int dfd, const char *name)
 
 	if ((pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return -1;
-	if (fstat(pfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1) {
+	if (fstat(pfd, &st) == 0 && S_ISREG(st.st_mode)) {
 		for (size_t i = 0; i < NVMM_MAX_MACHINES; i++) {
 			if (reg_own[i].fd != -1 && reg_own[i].ino ==
 			    st.st_ino && reg_own[i].dev == st.st_dev)

@@ -12,10 +12,14 @@
 
 #include "rundir.h"
 
+/*
+ * Not in a set-id program: a program made set-group-id kvm must not let
+ * the users it serves move their machines out of the shared registry.
+ */
 const char *
 rundir_path(void)
 {
-	const char *dir = getenv(RUNDIR_ENV);
+	const char *dir = secure_getenv(RUNDIR_ENV);
 
 	return (dir != NULL && dir[0] != '\0') ? dir : RUNDIR_DEFAULT;
 }

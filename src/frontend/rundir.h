@@ -39,7 +39,7 @@ enum rundir_problem {
 	RUNDIR_SLOTS_UNSAFE,	/* not the owner's, or writable by all */
 };
 
-/* $NVMM_RUNDIR if set and not empty, else /run/nvmm. */
+/* $NVMM_RUNDIR if set and not empty (and not set-id), else /run/nvmm. */
 const char *rundir_path(void);
 
 /*

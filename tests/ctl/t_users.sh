@@ -7,14 +7,14 @@
 # their fix; root's fix-ups (make install, the package's postinst) never
 # follow a name a member planted.
 #
-#   t_users.sh <h_owner> <h_attack> <nvmmctl> <source root>
+#   t_users.sh <h_owner> <h_attack> <nvmmctl> <source root> <static h_owner>
 #
 # As root: creates a group and three users (one outside the group), and in
 # a private mount namespace gives /dev/kvm to that group (a copy of the
 # device node bound over it), so that the host's /dev/kvm and /run/nvmm
 # are left as they are. The registry is a private NVMM_RUNDIR.
 set -u
-h_owner=$1 h_attack=$2 nvmmctl=$3 src=$4
+h_owner=$1 h_attack=$2 nvmmctl=$3 src=$4 h_owner_static=$5
 export LC_ALL=C
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 
@@ -156,6 +156,11 @@ check "$(expect l '^locked' | cut -d' ' -f2)" "127" \
 	"another member locks the 127 free slots, never the one in use"
 check "$(rows)" "0 2 1.0M $apid|" "meanwhile nvmmctl list shows the owner's machine only, as registered"
 stop l
+# Where fs.protected_hardlinks is 0, any member may give a record a second
+# name; root plays that member here.
+ln "$rec" "$run/machine.000.hardlink"
+check "$(rows)" "0 2 1.0M $apid|" "a second name for its record (a hard link) hides nothing"
+rm -f "$run/machine.000.hardlink"
 start f "$in2" "$h_attack" forge 0 99
 check "$(expect f '^forged')" "forged 0" "another member plants a locked record claiming id 0"
 check "$(rows)" "0 2 1.0M $apid|" "nvmmctl list ignores it: the id's holder did not write it"
@@ -253,6 +258,17 @@ check "$(stat -c '%a %U %G' "$tmp/planted" 2>&1 | sed 's/^stat: .*/none/')" "non
 	"postinst, a member's dangling symlink at slots: root makes no file where it points"
 check "$(stat -c '%a %U %G %F' "$droot/run/nvmm/slots" 2>&1)" "660 root $g regular empty file" \
 	"postinst: slots is root's all the same"
+
+# ---- Set-id programs ---------------------------------------------------------------
+# A program made set-group-id kvm (so that users outside the group may run
+# VMs with it) must not let them point it at a registry of their own: their
+# machines would be missing from nvmmctl list. $tmp/sg is a static h_owner:
+# a set-id program finds no library through its build's $ORIGIN rpath.
+install -m 2755 -g "$g" "$h_owner_static" "$tmp/sg"
+mkdir -m 0700 "$tmp/own" && chown "$out" "$tmp/own"
+line=$(as "$out" env NVMM_RUNDIR="$tmp/own" "$tmp/sg" hold 1 0 0 0 </dev/null | head -n 1)
+check "$line|$(ls -A "$tmp/own" | tr '\n' ' ')" "error 13|" \
+	"a set-group-id kvm program ignores NVMM_RUNDIR: machine creation fails, no registry of the user's"
 
 echo "1..$n"
 exit $failed
