@@ -81,6 +81,20 @@ uint64_t nv_run(struct nv_vm *);
 
 uint64_t now_ns(void);
 double median(double *v, size_t n);
+
+/*
+ * A ratio from paired batches: the median of the per-pair ratios and a
+ * distribution-free 95% interval for it (order statistics). n == 0: no
+ * pairs (a row derived from medians); the table then shows lib/raw.
+ */
+struct ratio {
+	double mid, lo, hi;
+	unsigned int n;
+};
+/* The median of q[0..n) and its interval (sorts q). */
+struct ratio median_ci(double *q, size_t n);
+/* Of num[i] / den[i], for every pair with den[i] > 0. */
+struct ratio ratio_estimate(const double *num, const double *den, size_t n);
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void die_errno(const char *what) __attribute__((noreturn, cold));
 
@@ -114,8 +128,10 @@ struct sc_count sc_stop(unsigned long ops);
 
 /*
  * One measurement on both sides: fn(ctx, n) does n operations and returns
- * the cost of one (ns). The runner alternates raw and libnvmm batches and
- * keeps the median of each side, then counts syscalls in one more batch.
+ * the cost of one (ns). A round runs one batch of every side, the sides in
+ * each of their orders in turn, so that neither position nor neighbour
+ * favours a side; the ratios are taken per round, where both batches saw
+ * the same host, then their median. A counting batch follows.
  */
 typedef double (*measure_fn)(void *ctx, unsigned int n);
 
@@ -124,8 +140,19 @@ struct pair {
 	void *raw_ctx, *lib_ctx;
 	measure_fn ref;		/* optional third side, timed only */
 	void *ref_ctx;
+	measure_fn aa;		/* optional fourth: a copy of ref (A/A check) */
+	void *aa_ctx;
 	unsigned int n;		/* operations per batch */
 	unsigned int reps;	/* batches per side */
+	/*
+	 * > 1: the rounds in that many blocks, renew(renew_arg) before each
+	 * block but the first making every side's objects afresh. A block's
+	 * median ratio is then one sample: the interval covers the luck of
+	 * where the kernel put each side's objects (see exits.c).
+	 */
+	unsigned int blocks;
+	void (*renew)(void *renew_arg);
+	void *renew_arg;
 	unsigned int count_n;	/* operations in the counting batch; 0: none */
 	bool isolated;		/* count only between op_begin and op_end */
 };
@@ -133,12 +160,19 @@ struct pair {
 struct result {
 	double raw, lib;		/* medians, ns per operation */
 	double ref;			/* the third side, if any */
+	double aa;			/* the fourth side, if any */
+	struct ratio q;			/* lib / raw per round */
+	struct ratio q_ref;		/* lib / ref per round */
+	struct ratio q_aa;		/* aa / ref per round */
 	struct sc_count sc_raw, sc_lib;
 	bool counted;
 };
 
 struct result pair_run(const struct pair *);
 extern unsigned int bench_reps_scale;	/* --quick divides the reps */
+/* --aa [NS]: exit rows also time a copy of the reference, NS ns slower. */
+extern bool bench_aa;
+extern unsigned int bench_aa_spin_ns;
 
 /*
  * Isolating one operation inside a loop: timed (ns) in timing batches,
@@ -179,6 +213,9 @@ void table_row(const char *name, const char *unit, double scale,
     const struct result *, double target);
 void table_ref_row(const char *ref_name, const char *unit, double scale,
     const struct result *, double target);
+/* The A/A line: the reference's copy against the reference. */
+void table_aa_row(const char *name, const char *unit, double scale,
+    const struct result *);
 void table_print(const char *title);
 
 /* ---- The measurements ------------------------------------------------------------ */

@@ -5,11 +5,26 @@
  * callbacks that read the data; RDMSR answered through getstate/setstate).
  */
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
 
 #define MSR_VALUE	0x1122334455667788ULL
+
+/*
+ * Exits per batch and rounds: short batches keep a round's sides close in
+ * time, so that the host's changes of pace hit them alike.
+ */
+#ifndef EXIT_BATCH
+#define EXIT_BATCH	100
+#endif
+#ifndef EXIT_ROUNDS
+#define EXIT_ROUNDS	504
+#endif
+#ifndef EXIT_BLOCKS
+#define EXIT_BLOCKS	24
+#endif
 
 static const char *const exit_names[GUEST_TOUCH] = {
 	[GUEST_PIO] = "PIO out + nvmm_assist_io",
@@ -35,6 +50,7 @@ static const uint64_t nv_reason[GUEST_TOUCH] = {
 struct exit_raw {
 	struct raw_vm vm;
 	enum guest g;
+	unsigned int spin_ns;	/* the A/A check's slowdown, per exit */
 };
 
 struct exit_nv {
@@ -67,6 +83,16 @@ exit_raw_serve(struct raw_vm *vm, enum guest g)
 	}
 }
 
+/* Busy for ns of wall time: a known slowdown the estimator must see. */
+static void
+spin(unsigned int ns)
+{
+	uint64_t end = now_ns() + ns;
+
+	while (now_ns() < end)
+		;
+}
+
 static double
 raw_exits(void *ctx, unsigned int n)
 {
@@ -80,6 +106,8 @@ raw_exits(void *ctx, unsigned int n)
 		if (r != raw_reason[e->g])
 			die("%s: KVM exit %u", exit_names[e->g], r);
 		exit_raw_serve(&e->vm, e->g);
+		if (e->spin_ns != 0)
+			spin(e->spin_ns);
 		s[i] = op_end(t0);
 	}
 	return samples_median(s, n);
@@ -159,29 +187,111 @@ static const struct {
 	[GUEST_RDMSR] = { SYNC_RSE, "  raw + kvm_run regs, sregs, events" },
 };
 
+/* One row's sides: raw KVM, the reference, its A/A copy, libnvmm. */
+struct exit_sides {
+	struct exit_raw raw, sync, copy;
+	struct exit_nv nv;
+	unsigned int made;	/* times created: rotates the order */
+};
+
+/*
+ * Each block creates the sides in the next order, so that none is always
+ * the first to get the kernel's fresh allocations.
+ */
+static void
+sides_create(struct exit_sides *x)
+{
+	enum guest g = x->raw.g;
+	unsigned int nsides = bench_aa ? 4 : 3;
+
+	for (unsigned int k = 0; k < nsides; k++) {
+		switch ((x->made + k) % nsides) {
+		case 0:
+			raw_vm_create(&x->raw.vm, g, 0);
+			break;
+		case 1:
+			raw_vm_create(&x->sync.vm, g, exit_refs[g].sync);
+			break;
+		case 2:
+			nv_vm_create(&x->nv.vm, g);
+			break;
+		default:
+			raw_vm_create(&x->copy.vm, g, exit_refs[g].sync);
+			break;
+		}
+	}
+	x->made++;
+}
+
+static void
+sides_destroy(struct exit_sides *x)
+{
+	raw_vm_destroy(&x->raw.vm);
+	raw_vm_destroy(&x->sync.vm);
+	if (bench_aa)
+		raw_vm_destroy(&x->copy.vm);
+	nv_vm_destroy(&x->nv.vm);
+}
+
+/*
+ * Fresh VMs for every block: two VMs made alike can differ by ~2% per
+ * exit for as long as they live (an A/A pair of one block showed it in one
+ * row of four), more than libnvmm's own cost; only new ones each block
+ * let the interval see that luck.
+ */
+static void
+sides_renew(void *arg)
+{
+	sides_destroy(arg);
+	sides_create(arg);
+}
+
+/* What the spin adds to an exit, timed alone: the clock reads included. */
+static double
+spin_cost(unsigned int ns)
+{
+	double s[1001];
+
+	for (unsigned int i = 0; i < 1001; i++) {
+		uint64_t t0 = now_ns();
+
+		spin(ns);
+		s[i] = (double)(now_ns() - t0);
+	}
+	return samples_median(s, 1001);
+}
+
 void
 bench_exits(void)
 {
+	static char aa_name[64];
+
+	snprintf(aa_name, sizeof(aa_name), "    A/A: ref + spin %u (%.0f ns) vs ref",
+	    bench_aa_spin_ns, bench_aa_spin_ns ? spin_cost(bench_aa_spin_ns) : 0.0);
 	table_section("exit round trip (ns per exit)");
 	for (enum guest g = GUEST_PIO; g < GUEST_TOUCH; g++) {
-		struct exit_raw raw = { .g = g }, sync = { .g = g };
-		struct exit_nv nv = { .g = g };
+		struct exit_sides x = {
+			.raw = { .g = g }, .sync = { .g = g },
+			.copy = { .g = g, .spin_ns = bench_aa_spin_ns },
+			.nv = { .g = g },
+		};
 		struct pair p = {
 			.raw = raw_exits, .lib = nv_exits, .ref = raw_exits,
-			.raw_ctx = &raw, .lib_ctx = &nv, .ref_ctx = &sync,
-			.n = 500, .reps = 101, .count_n = 2000, .isolated = true,
+			.raw_ctx = &x.raw, .lib_ctx = &x.nv, .ref_ctx = &x.sync,
+			.aa = bench_aa ? raw_exits : NULL, .aa_ctx = &x.copy,
+			.n = EXIT_BATCH, .reps = EXIT_ROUNDS,
+			.blocks = EXIT_BLOCKS, .renew = sides_renew,
+			.renew_arg = &x, .count_n = 2000, .isolated = true,
 		};
 		struct result r;
 
-		raw_vm_create(&raw.vm, g, 0);
-		raw_vm_create(&sync.vm, g, exit_refs[g].sync);
-		nv_vm_create(&nv.vm, g);
+		sides_create(&x);
 		r = pair_run(&p);
 		table_row(exit_names[g], "ns", 1, &r, 1.03);
 		table_ref_row(exit_refs[g].name, "ns", 1, &r, 1.03);
-		raw_vm_destroy(&raw.vm);
-		raw_vm_destroy(&sync.vm);
-		nv_vm_destroy(&nv.vm);
+		if (bench_aa)
+			table_aa_row(aa_name, "ns", 1, &r);
+		sides_destroy(&x);
 	}
 }
 

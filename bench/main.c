@@ -1,10 +1,14 @@
 /*
  * nvmm-bench: libnvmm against raw KVM, measured in one run, one table.
  *
- *   nvmm-bench [--quick] [--only insns|exits|state|life|map|memory]...
+ *   nvmm-bench [--quick] [--aa [NS]] [--only insns|exits|state|life|map|memory]...
  *   nvmm-bench --loop pio|mmio|hlt|rdmsr raw|lib N
  *   nvmm-bench --insns-test
  *
+ * --aa checks the estimator: each exit row also times a second copy of its
+ * reference, NS ns of spin added to each of its exits (0 when omitted),
+ * and prints their ratio, which must come out at 1.00 (NS = 0) or show
+ * the spin.
  * The second form runs one exit loop for N exits and prints nothing, for
  * an outside syscall counter (bench/run --strace). The third checks the
  * instruction budgets as TAP (meson test perf-insns); insns.c runs its
@@ -14,6 +18,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +29,8 @@
 
 bool bench_counting;
 unsigned int bench_reps_scale = 1;
+bool bench_aa;
+unsigned int bench_aa_spin_ns;
 static double timer_overhead;	/* two now_ns() back to back */
 static char rundir[64];
 
@@ -65,51 +72,156 @@ pair_count(measure_fn fn, void *ctx, const struct pair *p)
 	return c;
 }
 
-/* The sides in the order of batch i: rotate, so drifts hit all alike. */
+/*
+ * The sides in round i's order: the i-th of their orders (i modulo
+ * nsides!, decoded as a factorial-base number), so that over a whole
+ * number of cycles each side runs in each position, and before and after
+ * each other side, equally often.
+ */
 static void
-pair_batch(const struct pair *p, unsigned int i, double *out)
+round_order(unsigned int i, unsigned int nsides, unsigned int *order)
 {
-	measure_fn fn[3] = { p->raw, p->lib, p->ref };
-	void *ctx[3] = { p->raw_ctx, p->lib_ctx, p->ref_ctx };
-	unsigned int nsides = p->ref != NULL ? 3 : 2;
+	unsigned int left[4] = { 0, 1, 2, 3 };
 
 	for (unsigned int k = 0; k < nsides; k++) {
-		unsigned int s = (i + k) % nsides;
+		unsigned int m = nsides - k, j = i % m;
 
-		out[s] = fn[s](ctx[s], p->n);
+		i /= m;
+		order[k] = left[j];
+		for (; j + 1 < m; j++)
+			left[j] = left[j + 1];
+	}
+}
+
+static unsigned int
+factorial(unsigned int n)
+{
+	return n <= 1 ? 1 : n * factorial(n - 1);
+}
+
+/* Per block, whole cycles of orders: the reps asked for, rounded up. */
+static unsigned int
+block_rounds(const struct pair *p, unsigned int nsides, unsigned int blocks)
+{
+	unsigned int reps = p->reps / bench_reps_scale, f = factorial(nsides);
+
+	reps = (reps + blocks - 1) / blocks;
+	if (reps == 0)
+		reps = 1;
+	return (reps + f - 1) / f * f;
+}
+
+/*
+ * num / den per round; with blocks, each block's median is one sample
+ * (rounds within a block share its objects, so are not independent of
+ * each other as to where those objects lie).
+ */
+static struct ratio
+pair_ratio(const double *num, const double *den, unsigned int blocks,
+    unsigned int per_block)
+{
+	double mids[blocks];
+
+	if (blocks == 1)
+		return ratio_estimate(num, den, per_block);
+	for (unsigned int b = 0; b < blocks; b++)
+		mids[b] = ratio_estimate(num + b * per_block,
+		    den + b * per_block, per_block).mid;
+	return median_ci(mids, blocks);
+}
+
+static void
+pair_block(const struct pair *p, unsigned int nsides, unsigned int first,
+    unsigned int rounds, double *v, unsigned int stride)
+{
+	measure_fn fn[4] = { p->raw, p->lib, p->ref, p->aa };
+	void *ctx[4] = { p->raw_ctx, p->lib_ctx, p->ref_ctx, p->aa_ctx };
+
+	/* Warm every side (caches, first faults) before timing. */
+	for (unsigned int s = 0; s < nsides; s++)
+		(void)fn[s](ctx[s], p->n < 16 ? p->n : 16);
+	for (unsigned int i = first; i < first + rounds; i++) {
+		unsigned int order[4];
+
+		round_order(i, nsides, order);
+		for (unsigned int k = 0; k < nsides; k++) {
+			unsigned int s = order[k];
+
+			v[s * stride + i] = fn[s](ctx[s], p->n);
+		}
 	}
 }
 
 struct result
 pair_run(const struct pair *p)
 {
-	unsigned int reps = p->reps / bench_reps_scale;
-	double v[3][reps ? reps : 1];
+	unsigned int nsides = p->aa != NULL ? 4 : p->ref != NULL ? 3 : 2;
+	unsigned int blocks = p->blocks > 1 && p->renew != NULL ? p->blocks : 1;
+	unsigned int per_block = block_rounds(p, nsides, blocks);
+	unsigned int rounds = per_block * blocks;
+	double *v = calloc(4 * (size_t)rounds, sizeof(*v));
 	struct result r = { 0 };
 
-	if (reps == 0)
-		reps = 1;
-	/* Warm every side (caches, first faults) before timing. */
-	(void)p->raw(p->raw_ctx, p->n < 16 ? p->n : 16);
-	(void)p->lib(p->lib_ctx, p->n < 16 ? p->n : 16);
-	if (p->ref != NULL)
-		(void)p->ref(p->ref_ctx, p->n < 16 ? p->n : 16);
-	for (unsigned int i = 0; i < reps; i++) {
-		double out[3] = { 0, 0, 0 };
-
-		pair_batch(p, i, out);
-		for (unsigned int s = 0; s < 3; s++)
-			v[s][i] = out[s];
+	if (v == NULL)
+		die("out of memory");
+	for (unsigned int b = 0; b < blocks; b++) {
+		if (b > 0)
+			p->renew(p->renew_arg);
+		pair_block(p, nsides, b * per_block, per_block, v, rounds);
 	}
-	r.raw = median(v[0], reps);
-	r.lib = median(v[1], reps);
-	r.ref = median(v[2], reps);
+	r.q = pair_ratio(v + rounds, v, blocks, per_block);
+	if (nsides > 2)
+		r.q_ref = pair_ratio(v + rounds, v + 2 * rounds, blocks,
+		    per_block);
+	if (nsides > 3)
+		r.q_aa = pair_ratio(v + 3 * rounds, v + 2 * rounds, blocks,
+		    per_block);
+	/* Each side's own median, for the time columns (sorts v). */
+	r.raw = median(v, rounds);
+	r.lib = median(v + rounds, rounds);
+	r.ref = median(v + 2 * rounds, rounds);
+	r.aa = median(v + 3 * rounds, rounds);
+	free(v);
 	if (p->count_n != 0 && sc_available()) {
 		r.sc_raw = pair_count(p->raw, p->raw_ctx, p);
 		r.sc_lib = pair_count(p->lib, p->lib_ctx, p);
 		r.counted = true;
 	}
 	return r;
+}
+
+/*
+ * One CPU for the whole run: a migration between two batches would give
+ * one side cold caches, and the per-round pairs assume both sides ran on
+ * the same CPU. The one we are on, as the scheduler chose it.
+ */
+static int
+pin_cpu(void)
+{
+	int cpu = sched_getcpu();
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return -1;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) == -1)
+		return -1;
+	return cpu;
+}
+
+static double
+load_average(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
 }
 
 /* ---- The run directory ----------------------------------------------------------- */
@@ -172,7 +284,7 @@ static const struct {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: nvmm-bench [--quick] [--only PART]...\n"
+	fprintf(stderr, "usage: nvmm-bench [--quick] [--aa [NS]] [--only PART]...\n"
 	    "       nvmm-bench --loop pio|mmio|hlt|rdmsr raw|lib N\n"
 	    "       nvmm-bench --insns-test\n"
 	    "parts: insns exits state life map memory\n");
@@ -187,6 +299,13 @@ parse_args(int argc, char **argv, bool *want)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			bench_reps_scale = 4;
+			continue;
+		}
+		if (strcmp(argv[i], "--aa") == 0) {
+			bench_aa = true;
+			if (i + 1 < argc && argv[i + 1][0] != '-')
+				bench_aa_spin_ns = (unsigned int)strtoul(argv[++i],
+				    NULL, 0);
 			continue;
 		}
 		if (strcmp(argv[i], "--only") != 0 || i + 1 == argc)
@@ -207,6 +326,8 @@ main(int argc, char **argv)
 	bool want[NPARTS] = { false };
 	struct utsname u;
 	char title[256];
+	double load0;
+	int cpu;
 
 	rundir_setup();
 	if (raw_init() == -1 || nvmm_init() == -1) {
@@ -230,6 +351,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	parse_args(argc, argv, want);
+	cpu = pin_cpu();
+	load0 = load_average();
 	timer_calibrate();
 	/* Memory first: its children fork from a process not yet grown. */
 	for (size_t j = 0; j < NPARTS; j++) {
@@ -241,8 +364,10 @@ main(int argc, char **argv)
 			parts[j].fn();
 	}
 	uname(&u);
-	snprintf(title, sizeof(title), "libnvmm vs raw KVM, Linux %s, %s reps",
-	    u.release, bench_reps_scale > 1 ? "quick" : "full");
+	snprintf(title, sizeof(title), "libnvmm vs raw KVM, Linux %s, %s reps, "
+	    "pinned to CPU %d of %ld, load average %.1f -> %.1f", u.release,
+	    bench_reps_scale > 1 ? "quick" : "full", cpu,
+	    sysconf(_SC_NPROCESSORS_ONLN), load0, load_average());
 	table_print(title);
 	return 0;
 }

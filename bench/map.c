@@ -166,8 +166,10 @@ bench_big_map(void)
 	table_section("guest memory, 1 GiB");
 	table_row("map: mmap + hva_map + gpa_map", "us", 1e3, &r, 0);
 	r = (struct result){ 0 };
+	r.q = ratio_estimate(lt, rt, reps);
 	r.raw = median(rt, reps), r.lib = median(lt, reps);
 	table_row("guest touches each 4 KiB page", "ms", 1e6, &r, 0);
+	r.q = ratio_estimate(ld, rd, reps);
 	r.raw = median(rd, reps), r.lib = median(ld, reps);
 	table_row("teardown: destroy + munmap", "ms", 1e6, &r, 0);
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,63 @@ median(double *v, size_t n)
 		return 0;
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * The rank k (1-based) such that the k-th smallest and the k-th largest
+ * of n samples bound the median with at least 95% confidence: the largest
+ * k with P(Binomial(n, 1/2) < k) <= 2.5%. It assumes nothing about the
+ * distribution, only independent pairs. 0: n < 6, no such interval.
+ */
+static size_t
+median_ci_rank(size_t n)
+{
+	double cdf = 0, lnorm = lgamma((double)n + 1) - (double)n * log(2);
+	size_t k = 0;
+
+	for (size_t j = 0; j < n; j++) {
+		cdf += exp(lnorm - lgamma((double)j + 1) -
+		    lgamma((double)(n - j) + 1));
+		if (cdf > 0.025)
+			break;
+		k = j + 1;
+	}
+	return k;
+}
+
+struct ratio
+median_ci(double *q, size_t n)
+{
+	struct ratio r = { 0, 0, 0, 0 };
+	size_t k;
+
+	if (n == 0)
+		return r;
+	r.mid = median(q, n);	/* sorts q */
+	k = median_ci_rank(n);
+	/* Too few for 95%: the whole range, wider than that. */
+	r.lo = q[k ? k - 1 : 0];
+	r.hi = q[k ? n - k : n - 1];
+	r.n = (unsigned int)n;
+	return r;
+}
+
+struct ratio
+ratio_estimate(const double *num, const double *den, size_t n)
+{
+	double *q = malloc((n ? n : 1) * sizeof(*q));
+	struct ratio r;
+	size_t m = 0;
+
+	if (q == NULL)
+		die("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (den[i] > 0)
+			q[m++] = num[i] / den[i];
+	}
+	r = median_ci(q, m);
+	free(q);
+	return r;
 }
 
 /* ---- Errors ----------------------------------------------------------------- */
