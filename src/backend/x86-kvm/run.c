@@ -76,6 +76,20 @@ kvmx86_kick_setup(void)
 #define RUN_KICKED_OUT	3	/* outside, kicked since: the entry looks */
 
 /*
+ * Out of KVM_RUN (or not entering it). A release store, not a seq_cst
+ * one (XCHG on x86, a locked instruction: ~10 ns here, per exit): kicks
+ * only ever change 'running' by compare-and-swap, which reads the latest
+ * value whatever this store's order, and what a kick asks for is looked
+ * at after the next entry's exchange, itself a full barrier. Nothing the
+ * runner reads between here and that exchange is a kicker's.
+ */
+static inline void
+run_left(struct kvmx86_vcpu *cpu)
+{
+	atomic_store_explicit(&cpu->running, RUN_OUT, memory_order_release);
+}
+
+/*
  * Async-signal-safe: atomics and tgkill. The caller's request (the stop
  * word, a posted event) is stored first. Outside KVM_RUN the kick leaves
  * RUN_KICKED_OUT, and the entry, which swaps 'running' before it enters,
@@ -263,13 +277,13 @@ run_enter_checked(struct kvmx86_vcpu *cpu, struct fe_vcpu *v, bool *entered)
 	 */
 	if (run_stop_set(v) ||
 	    (fe_event_posted(v) && !run_late_event(cpu, v))) {
-		atomic_store(&cpu->running, RUN_OUT);
+		run_left(cpu);
 		*entered = false;
 		return EINTR;
 	}
 	kvmx86_sync_request(cpu);
 	error = run_kvm(cpu);
-	atomic_store(&cpu->running, RUN_OUT);
+	run_left(cpu);
 	*entered = true;
 	if (error != 0)
 		run_kvm_failed(cpu, error);
@@ -833,7 +847,7 @@ run_fast_enter(struct kvmx86_vcpu *cpu, struct nvmm_vcpu_exit *exit)
 	if (atomic_exchange(&cpu->running, RUN_IN) != RUN_OUT)
 		return run_fast_kicked(cpu, exit);
 	error = run_kvm(cpu);
-	atomic_store(&cpu->running, RUN_OUT);
+	run_left(cpu);
 	if (error != 0)
 		return run_fast_failed(cpu, exit, error);
 	/* kvmx86_sync_stored(), and run_exit(): KVM finished the operation. */
