@@ -142,6 +142,12 @@ struct pair {
 	void *ref_ctx;
 	measure_fn aa;		/* optional fourth: a copy of ref (A/A check) */
 	void *aa_ctx;
+	/*
+	 * Optional, instead of ref and aa: what to take out of each side,
+	 * timed on its context in the same round (raw - raw_base, lib -
+	 * lib_base), so that a cost measured as a difference is paired too.
+	 */
+	measure_fn raw_base, lib_base;
 	unsigned int n;		/* operations per batch */
 	unsigned int reps;	/* batches per side */
 	/*

@@ -130,12 +130,31 @@ pair_ratio(const double *num, const double *den, unsigned int blocks,
 	return median_ci(mids, blocks);
 }
 
-static void
-pair_block(const struct pair *p, unsigned int nsides, unsigned int first,
-    unsigned int rounds, double *v, unsigned int stride)
+/* The sides' functions and contexts, in v's order; returns how many. */
+static unsigned int
+pair_sides(const struct pair *p, measure_fn *fn, void **ctx)
 {
-	measure_fn fn[4] = { p->raw, p->lib, p->ref, p->aa };
-	void *ctx[4] = { p->raw_ctx, p->lib_ctx, p->ref_ctx, p->aa_ctx };
+	if (p->raw_base != NULL) {
+		if (p->ref != NULL || p->aa != NULL)
+			die("a pair with bases has no reference");
+		fn[2] = p->raw_base, ctx[2] = p->raw_ctx;
+		fn[3] = p->lib_base, ctx[3] = p->lib_ctx;
+	} else {
+		fn[2] = p->ref, ctx[2] = p->ref_ctx;
+		fn[3] = p->aa, ctx[3] = p->aa_ctx;
+	}
+	fn[0] = p->raw, ctx[0] = p->raw_ctx;
+	fn[1] = p->lib, ctx[1] = p->lib_ctx;
+	return fn[3] != NULL ? 4 : fn[2] != NULL ? 3 : 2;
+}
+
+static void
+pair_block(const struct pair *p, unsigned int first, unsigned int rounds,
+    double *v, unsigned int stride)
+{
+	measure_fn fn[4];
+	void *ctx[4];
+	unsigned int nsides = pair_sides(p, fn, ctx);
 
 	/* Warm every side (caches, first faults) before timing. */
 	for (unsigned int s = 0; s < nsides; s++)
@@ -152,10 +171,46 @@ pair_block(const struct pair *p, unsigned int nsides, unsigned int first,
 	}
 }
 
+/* Each side less its base, round by round; the bases' own rows zeroed. */
+static void
+pair_less_bases(double *v, unsigned int rounds)
+{
+	for (unsigned int i = 0; i < rounds; i++) {
+		v[i] -= v[2 * rounds + i];
+		v[rounds + i] -= v[3 * rounds + i];
+		v[2 * rounds + i] = v[3 * rounds + i] = 0;
+	}
+}
+
+static struct sc_count
+sc_less(struct sc_count a, struct sc_count b)
+{
+	return (struct sc_count){ a.all - b.all, a.ioctl - b.ioctl };
+}
+
+/* Syscalls per op of each side (less its base's), if they can be counted. */
+static void
+pair_counts(const struct pair *p, struct result *r)
+{
+	if (p->count_n == 0 || !sc_available())
+		return;
+	r->sc_raw = pair_count(p->raw, p->raw_ctx, p);
+	r->sc_lib = pair_count(p->lib, p->lib_ctx, p);
+	if (p->raw_base != NULL) {
+		r->sc_raw = sc_less(r->sc_raw,
+		    pair_count(p->raw_base, p->raw_ctx, p));
+		r->sc_lib = sc_less(r->sc_lib,
+		    pair_count(p->lib_base, p->lib_ctx, p));
+	}
+	r->counted = true;
+}
+
 struct result
 pair_run(const struct pair *p)
 {
-	unsigned int nsides = p->aa != NULL ? 4 : p->ref != NULL ? 3 : 2;
+	measure_fn fn[4];
+	void *ctx[4];
+	unsigned int nsides = pair_sides(p, fn, ctx);
 	unsigned int blocks = p->blocks > 1 && p->renew != NULL ? p->blocks : 1;
 	unsigned int per_block = block_rounds(p, nsides, blocks);
 	unsigned int rounds = per_block * blocks;
@@ -167,13 +222,15 @@ pair_run(const struct pair *p)
 	for (unsigned int b = 0; b < blocks; b++) {
 		if (b > 0)
 			p->renew(p->renew_arg);
-		pair_block(p, nsides, b * per_block, per_block, v, rounds);
+		pair_block(p, b * per_block, per_block, v, rounds);
 	}
+	if (p->raw_base != NULL)
+		pair_less_bases(v, rounds);
 	r.q = pair_ratio(v + rounds, v, blocks, per_block);
-	if (nsides > 2)
+	if (fn[2] != NULL && p->raw_base == NULL)
 		r.q_ref = pair_ratio(v + rounds, v + 2 * rounds, blocks,
 		    per_block);
-	if (nsides > 3)
+	if (fn[3] != NULL && p->raw_base == NULL)
 		r.q_aa = pair_ratio(v + 3 * rounds, v + 2 * rounds, blocks,
 		    per_block);
 	/* Each side's own median, for the time columns (sorts v). */
@@ -182,11 +239,7 @@ pair_run(const struct pair *p)
 	r.ref = median(v + 2 * rounds, rounds);
 	r.aa = median(v + 3 * rounds, rounds);
 	free(v);
-	if (p->count_n != 0 && sc_available()) {
-		r.sc_raw = pair_count(p->raw, p->raw_ctx, p);
-		r.sc_lib = pair_count(p->lib, p->lib_ctx, p);
-		r.counted = true;
-	}
+	pair_counts(p, &r);
 	return r;
 }
 

@@ -127,32 +127,49 @@ nv_commit(void *ctx, unsigned int n)
 	return samples_median(s, n);
 }
 
+/* A bare run on the same vCPU: what the commit rows take out. */
+static double
+raw_bare(void *ctx, unsigned int n)
+{
+	struct state_raw *c = ctx;
+	uint64_t cls = c->cls;
+	double t;
+
+	c->cls = 0;
+	t = raw_commit(c, n);
+	c->cls = cls;
+	return t;
+}
+
+static double
+nv_bare(void *ctx, unsigned int n)
+{
+	struct state_nv *c = ctx;
+	uint64_t cls = c->cls;
+	double t;
+
+	c->cls = 0;
+	t = nv_commit(c, n);
+	c->cls = cls;
+	return t;
+}
+
 /* ---- The rows ----------------------------------------------------------------- */
 
+/* bare: commit rows, less a bare run timed in the same round. */
 static struct result
 state_measure(measure_fn raw, measure_fn lib, struct state_raw *r,
-    struct state_nv *v, uint64_t cls)
+    struct state_nv *v, uint64_t cls, bool bare)
 {
 	struct pair p = {
 		.raw = raw, .lib = lib, .raw_ctx = r, .lib_ctx = v,
+		.raw_base = bare ? raw_bare : NULL,
+		.lib_base = bare ? nv_bare : NULL,
 		.n = 400, .reps = 15, .count_n = 400, .isolated = true,
 	};
 
 	r->cls = v->cls = cls;
 	return pair_run(&p);
-}
-
-/* What setstate + run costs beyond a bare run, on each side. */
-static void
-state_less(struct result *r, const struct result *bare)
-{
-	r->raw -= bare->raw;
-	r->lib -= bare->lib;
-	r->sc_raw.all -= bare->sc_raw.all;
-	r->sc_raw.ioctl -= bare->sc_raw.ioctl;
-	r->sc_lib.all -= bare->sc_lib.all;
-	r->sc_lib.ioctl -= bare->sc_lib.ioctl;
-	r->q.n = 0;	/* a difference of medians: no per-round pairs */
 }
 
 void
@@ -171,13 +188,12 @@ bench_state(void)
 	check(nvmm_vcpu_getstate(&nv.vm.mach, &nv.vm.vcpu, NVMM_X64_STATE_ALL),
 	    "nvmm_vcpu_getstate");
 
-	bare = state_measure(raw_commit, nv_commit, &raw, &nv, 0);
+	bare = state_measure(raw_commit, nv_commit, &raw, &nv, 0, false);
 	for (unsigned int i = 0; i < NCLASSES; i++) {
 		get[i] = state_measure(raw_get, nv_get, &raw, &nv,
-		    classes[i].flag);
+		    classes[i].flag, false);
 		commit[i] = state_measure(raw_commit, nv_commit, &raw, &nv,
-		    classes[i].flag);
-		state_less(&commit[i], &bare);
+		    classes[i].flag, true);
 	}
 
 	table_section("state, one class (ns per call; raw: the class's GET/SET ioctls)");
