@@ -104,6 +104,41 @@ fe_vslot_give(struct fe_vslot *s, uint64_t drop, int ret)
 }
 
 /*
+ * The slot the handles name, for the fast looks, which trust nothing in
+ * them: false for no handle or ids out of range (the slow half says
+ * which). A flag, not a NULL slot: the compiler cannot tell that a slot's
+ * address is never NULL, and would test it again.
+ */
+static inline bool
+fe_vslot_named(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu,
+    struct fe_vslot **s)
+{
+	nvmm_machid_t id;
+	nvmm_cpuid_t cpuid;
+
+	if (__builtin_expect(mach == NULL || vcpu == NULL, 0))
+		return false;
+	id = mach->machid;
+	cpuid = vcpu->cpuid;
+	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
+		return false;
+	*s = fe_vslot_at(id, cpuid);
+	return true;
+}
+
+/*
+ * Whether the handle is not v's: a stale one names an earlier creation's
+ * stop cell, a damaged one another state page. The hint is in here: on
+ * the call, GCC laid the second test out of line, an instruction more.
+ */
+static inline bool
+fe_vcpu_handle_foreign(const struct nvmm_vcpu *vcpu, const struct fe_vcpu *v)
+{
+	return __builtin_expect(vcpu->stop != &v->cell->stop ||
+	    vcpu->state != &v->comm.state, 0);
+}
+
+/*
  * The fast half of a lookup: a use of the vCPU the handles name, and its
  * lock if asked for. It assumes valid handles of a LIVE vCPU that nobody
  * uses or locks (the common case: the vCPU's own thread, between calls);
@@ -118,17 +153,10 @@ fe_vcpu_take_fast(const struct nvmm_machine *mach,
 {
 	struct fe_vslot *s;
 	struct fe_vcpu *v;
-	nvmm_machid_t id;
-	nvmm_cpuid_t cpuid;
 	uint64_t w, taken;
 
-	if (__builtin_expect(mach == NULL || vcpu == NULL, 0))
+	if (!fe_vslot_named(mach, vcpu, &s))
 		return NULL;
-	id = mach->machid;
-	cpuid = vcpu->cpuid;
-	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
-		return NULL;
-	s = fe_vslot_at(id, cpuid);
 	/*
 	 * The word the handle's key promises when nobody else is at work:
 	 * its cookie, LIVE (set here: a handle's key is not to be trusted),
@@ -147,8 +175,7 @@ fe_vcpu_take_fast(const struct nvmm_machine *mach,
 	 * use goes back without a look at waiters: the slow half, which the
 	 * caller calls next, wakes any (fe_vslot_settle).
 	 */
-	if (__builtin_expect(vcpu->stop != &v->cell->stop ||
-	    vcpu->state != &v->comm.state, 0)) {
+	if (fe_vcpu_handle_foreign(vcpu, v)) {
 		atomic_fetch_sub_explicit(&s->word, 1 + (lock ? FE_OWNED : 0),
 		    memory_order_release);
 		return NULL;
@@ -170,25 +197,17 @@ fe_vcpu_peek(const struct nvmm_machine *mach, const struct nvmm_vcpu *vcpu)
 {
 	struct fe_vslot *s;
 	struct fe_vcpu *v;
-	nvmm_machid_t id;
-	nvmm_cpuid_t cpuid;
 	uint64_t w;
 
-	if (__builtin_expect(mach == NULL || vcpu == NULL, 0))
+	if (!fe_vslot_named(mach, vcpu, &s))
 		return NULL;
-	id = mach->machid;
-	cpuid = vcpu->cpuid;
-	if (__builtin_expect((id | cpuid) >= NVMM_MAX_VCPUS, 0))
-		return NULL;
-	s = fe_vslot_at(id, cpuid);
 	/* Acquire: the creation's writes of the vCPU, before it turned LIVE. */
 	w = atomic_load_explicit(&s->word, memory_order_acquire);
 	if (__builtin_expect(((w ^ ((uintptr_t)mach->areas | FE_LIVE)) >>
 	    FE_DYING_SHIFT) != 0, 0))
 		return NULL;
 	v = s->vcpu;
-	if (__builtin_expect(vcpu->stop != &v->cell->stop ||
-	    vcpu->state != &v->comm.state, 0))
+	if (fe_vcpu_handle_foreign(vcpu, v))
 		return NULL;
 	return v;
 }

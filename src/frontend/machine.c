@@ -510,8 +510,7 @@ fe_vcpu_take_slow(const struct nvmm_machine *mach,
 		return t;
 	}
 	t.v = s->vcpu;
-	if (vcpu->stop != &t.v->cell->stop ||	/* this creation */
-	    vcpu->state != &t.v->comm.state)	/* intact */
+	if (fe_vcpu_handle_foreign(vcpu, t.v))
 		goto gone;
 	if (lock) {
 		fe_vcpu_lock(t.v);
