@@ -228,8 +228,14 @@ test_kicks(void)
 		t_bail("mmap: %s", strerror(errno));
 	T_CHECK(nvmm_hva_map(&vm.mach, (uintptr_t)scratch, SCRATCH_SIZE));
 
-	for (int i = 0; i < NCPUS; i++) {
+	/*
+	 * Both vCPUs set up before either runs: they share RAM, and the
+	 * builder rewrites its page tables from zero, which a running vCPU
+	 * may walk (a fault without an IDT: SHUTDOWN).
+	 */
+	for (int i = 0; i < NCPUS; i++)
 		t_vm_long_mode(cpu(i), SPIN_GPA, 0x8000);
+	for (int i = 0; i < NCPUS; i++) {
 		memset(&t[i], 0, sizeof(t[i]));
 		t[i].index = i;
 		if (pthread_create(&t[i].th, NULL, vcpu_thread_main, &t[i]))
