@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "frontend.h"
 #include "machine.h"
@@ -67,25 +66,6 @@ bits_alloc(uint64_t nbits)
 }
 
 /* ---- Ranges -------------------------------------------------------------------- */
-
-static uint64_t
-fe_page_size(void)
-{
-	return (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-/* Page-aligned, non-empty, inside NVMM's guest-physical space. */
-static int
-fe_dirty_range_check(gpaddr_t gpa, size_t size)
-{
-	uint64_t mask = fe_page_size() - 1;
-
-	if (size == 0 || (gpa & mask) != 0 || (size & mask) != 0)
-		return EINVAL;
-	if (gpa >= NVMM_MAX_RAM || size > NVMM_MAX_RAM - gpa)
-		return EINVAL;
-	return 0;
-}
 
 /*
  * The areas that make up [gpa, gpa+size): indices *first .. *last. ENOENT
@@ -162,7 +142,7 @@ fe_dirty_log(const struct nvmm_machine *mach, gpaddr_t gpa, size_t size,
 	if (fe_impl->gpa_dirty_log == NULL)
 		error = ENOTSUP;
 	else
-		error = fe_dirty_range_check(gpa, size);
+		error = fe_gpa_range_check(gpa, size);
 	if (error == 0) {
 		fe_mutex_lock(&m->maps_lock);
 		error = fe_dirty_log_locked(m, gpa, size, on);
@@ -297,7 +277,7 @@ fe_dirty_bits(const struct nvmm_machine *mach, gpaddr_t gpa, size_t size,
 		error = ENOTSUP;
 	else if ((flags & ~NVMM_DIRTY_CLEAR) != 0)
 		error = EINVAL;
-	else if ((error = fe_dirty_range_check(gpa, size)) == 0 &&
+	else if ((error = fe_gpa_range_check(gpa, size)) == 0 &&
 	    out == NULL && in == NULL)
 		error = EFAULT;
 	if (error == 0) {

@@ -1,7 +1,7 @@
 /*
- * Frontend-internal: the selected backend and the machine lookup shared by
- * the frontend's files (the vCPU lookup is in lookup.h). Every get is
- * paired with a put.
+ * Frontend-internal: the selected backend, the machine lookup and the
+ * guest-physical range check shared by the frontend's files (the vCPU
+ * lookup is in lookup.h). Every get is paired with a put.
  */
 #ifndef NVMM_FE_MACHINE_H
 #define NVMM_FE_MACHINE_H
@@ -15,5 +15,12 @@ int fe_machine_get(const struct nvmm_machine *, struct fe_machine **);
 void fe_machine_put(struct fe_machine *);
 /* Make a vCPU's current or next run return soon (STOPPED). */
 void fe_vcpu_kick(struct fe_vcpu *);
+
+/*
+ * memory.c: the host's page size, and whether a guest-physical range is
+ * non-empty, page-aligned and inside NVMM's space (0, or EINVAL).
+ */
+uint64_t fe_page_size(void);
+int fe_gpa_range_check(gpaddr_t gpa, size_t size);
 
 #endif /* NVMM_FE_MACHINE_H */

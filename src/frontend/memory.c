@@ -15,12 +15,26 @@
 #include "frontend.h"
 #include "machine.h"
 
-#define FE_PAGE_MASK	((uintptr_t)sysconf(_SC_PAGESIZE) - 1)
+uint64_t
+fe_page_size(void)
+{
+	return (uint64_t)sysconf(_SC_PAGESIZE);
+}
 
 static bool
 fe_page_aligned(uint64_t v)
 {
-	return (v & FE_PAGE_MASK) == 0;
+	return (v & (fe_page_size() - 1)) == 0;
+}
+
+int
+fe_gpa_range_check(gpaddr_t gpa, size_t size)
+{
+	if (size == 0 || !fe_page_aligned(gpa) || !fe_page_aligned(size))
+		return EINVAL;
+	if (gpa >= NVMM_MAX_RAM || size > NVMM_MAX_RAM - gpa)
+		return EINVAL;
+	return 0;
 }
 
 /* ---- Host mappings ---------------------------------------------------------- */
@@ -228,12 +242,9 @@ fe_area_find(const struct fe_machine *m, gpaddr_t gpa)
 static int
 fe_gpa_check(uintptr_t hva, gpaddr_t gpa, size_t size)
 {
-	if (hva == 0 || size == 0 || !fe_page_aligned(hva) ||
-	    !fe_page_aligned(gpa) || !fe_page_aligned(size))
+	if (hva == 0 || !fe_page_aligned(hva))
 		return EINVAL;
-	if (gpa >= NVMM_MAX_RAM || size > NVMM_MAX_RAM - gpa)
-		return EINVAL;
-	return 0;
+	return fe_gpa_range_check(gpa, size);
 }
 
 /* Whether an area uses a slot number in [slot, slot+n). */
