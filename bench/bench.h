@@ -151,14 +151,17 @@ struct pair {
 	unsigned int n;		/* operations per batch */
 	unsigned int reps;	/* batches per side */
 	/*
-	 * > 1: the rounds in that many blocks, renew(renew_arg) before each
-	 * block but the first making every side's objects afresh. A block's
-	 * median ratio is then one sample: the interval covers the luck of
-	 * where the kernel put each side's objects (see exits.c).
+	 * > 1 with block(): the rounds in that many blocks, each measured by
+	 * block(), which fills v as pair_rounds() does, but in a process of
+	 * its own with objects of its own (exits.c). A block's median ratio
+	 * is then one sample: the interval covers the luck of where the
+	 * kernel put each side's objects and where the process's code and
+	 * data lie, which stay put for a process's life.
 	 */
 	unsigned int blocks;
-	void (*renew)(void *renew_arg);
-	void *renew_arg;
+	void (*block)(const struct pair *, unsigned int first,
+	    unsigned int rounds, double *v, unsigned int stride);
+	void *block_arg;
 	unsigned int count_n;	/* operations in the counting batch; 0: none */
 	bool isolated;		/* count only between op_begin and op_end */
 };
@@ -175,6 +178,13 @@ struct result {
 };
 
 struct result pair_run(const struct pair *);
+/*
+ * Rounds first .. first + rounds - 1 of a pair, here: side s's batch of
+ * round first + i in v[s * stride + i] (4 sides: raw, lib, ref or
+ * raw_base, aa or lib_base).
+ */
+void pair_rounds(const struct pair *, unsigned int first, unsigned int rounds,
+    double *v, unsigned int stride);
 extern unsigned int bench_reps_scale;	/* --quick divides the reps */
 /* --aa [NS]: exit rows also time a copy of the reference, NS ns slower. */
 extern bool bench_aa;
@@ -232,6 +242,9 @@ void exit_raw_serve(struct raw_vm *, enum guest);
 void exit_nv_serve(struct nv_vm *, enum guest);
 /* One exit loop, n exits, nothing printed: 0, or -1 for an unknown guest. */
 int bench_exit_loop(const char *guest, const char *side, unsigned int n);
+/* One block of an exit row, its batches printed: 0, or -1 for a bad guest. */
+int bench_exit_block(const char *guest, unsigned int first,
+    unsigned int rounds);
 void bench_state(void);		/* state.c */
 void bench_lifetimes(void);	/* life.c */
 void bench_big_map(void);	/* map.c */

@@ -10,7 +10,9 @@
  * and prints their ratio, which must come out at 1.00 (NS = 0) or show
  * the spin.
  * The second form runs one exit loop for N exits and prints nothing, for
- * an outside syscall counter (bench/run --strace). The third checks the
+ * an outside syscall counter (bench/run --strace). The exit rows run each
+ * block of rounds in a process of their own, nvmm-bench --exit-block
+ * GUEST FIRST ROUNDS [AA_NS], which prints its batches' times. The third checks the
  * instruction budgets as TAP (meson test perf-insns); insns.c runs its
  * counting children as nvmm-bench --insns-child.
  * Machines register under NVMM_RUNDIR; when it is unset a private
@@ -148,8 +150,8 @@ pair_sides(const struct pair *p, measure_fn *fn, void **ctx)
 	return fn[3] != NULL ? 4 : fn[2] != NULL ? 3 : 2;
 }
 
-static void
-pair_block(const struct pair *p, unsigned int first, unsigned int rounds,
+void
+pair_rounds(const struct pair *p, unsigned int first, unsigned int rounds,
     double *v, unsigned int stride)
 {
 	measure_fn fn[4];
@@ -159,10 +161,10 @@ pair_block(const struct pair *p, unsigned int first, unsigned int rounds,
 	/* Warm every side (caches, first faults) before timing. */
 	for (unsigned int s = 0; s < nsides; s++)
 		(void)fn[s](ctx[s], p->n < 16 ? p->n : 16);
-	for (unsigned int i = first; i < first + rounds; i++) {
+	for (unsigned int i = 0; i < rounds; i++) {
 		unsigned int order[4];
 
-		round_order(i, nsides, order);
+		round_order(first + i, nsides, order);
 		for (unsigned int k = 0; k < nsides; k++) {
 			unsigned int s = order[k];
 
@@ -211,7 +213,7 @@ pair_run(const struct pair *p)
 	measure_fn fn[4];
 	void *ctx[4];
 	unsigned int nsides = pair_sides(p, fn, ctx);
-	unsigned int blocks = p->blocks > 1 && p->renew != NULL ? p->blocks : 1;
+	unsigned int blocks = p->blocks > 1 && p->block != NULL ? p->blocks : 1;
 	unsigned int per_block = block_rounds(p, nsides, blocks);
 	unsigned int rounds = per_block * blocks;
 	double *v = calloc(4 * (size_t)rounds, sizeof(*v));
@@ -220,9 +222,12 @@ pair_run(const struct pair *p)
 	if (v == NULL)
 		die("out of memory");
 	for (unsigned int b = 0; b < blocks; b++) {
-		if (b > 0)
-			p->renew(p->renew_arg);
-		pair_block(p, b * per_block, per_block, v, rounds);
+		unsigned int first = b * per_block;
+
+		if (blocks > 1)
+			p->block(p, first, per_block, v + first, rounds);
+		else
+			pair_rounds(p, first, per_block, v + first, rounds);
 	}
 	if (p->raw_base != NULL)
 		pair_less_bases(v, rounds);
@@ -239,6 +244,9 @@ pair_run(const struct pair *p)
 	r.ref = median(v + 2 * rounds, rounds);
 	r.aa = median(v + 3 * rounds, rounds);
 	free(v);
+	/* Blocks timed elsewhere left this process's sides cold: warm them. */
+	if (blocks > 1)
+		pair_rounds(p, 0, 0, NULL, 0);
 	pair_counts(p, &r);
 	return r;
 }
@@ -392,6 +400,18 @@ main(int argc, char **argv)
 	}
 	if (argc == 5 && strcmp(argv[1], "--loop") == 0) {
 		if (bench_exit_loop(argv[2], argv[3],
+		    (unsigned int)strtoul(argv[4], NULL, 0)) != 0)
+			usage();
+		return 0;
+	}
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "--exit-block") == 0) {
+		if (argc == 6) {
+			bench_aa = true;
+			bench_aa_spin_ns = (unsigned int)strtoul(argv[5], NULL, 0);
+		}
+		timer_calibrate();
+		if (bench_exit_block(argv[2],
+		    (unsigned int)strtoul(argv[3], NULL, 0),
 		    (unsigned int)strtoul(argv[4], NULL, 0)) != 0)
 			usage();
 		return 0;
