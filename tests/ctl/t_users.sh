@@ -242,6 +242,14 @@ check "$(stat -c '%a %U %G' "$secret")" "600 root root" \
 check "$(stat -c '%a %U %G %F' "$old" "$old/slots" | tr '\n' '|')" \
 	"1770 root $g directory|660 root $g regular empty file|" \
 	"make install: the registry ends up root's all the same"
+# Where fs.protected_hardlinks is 0, a member may give a file of root's the
+# free name slots; root plays that member here.
+rm -f "$old/slots"
+ln "$secret" "$old/slots"
+NVMM_RUNDIR=$old DESTDIR= "$src/tools/nvmmctl/install-rundir" >/dev/null 2>&1
+check "$(stat -c '%a %U %G' "$secret")|$(stat -c '%h %a %U %G' "$old/slots")" \
+	"600 root root|1 660 root $g" \
+	"make install, a file of root's hard-linked in at slots: left as it is, slots made anew"
 
 droot=$tmp/droot
 mkdir -p -m 0755 "$droot/usr/lib/tmpfiles.d" "$droot/run" "$tmp/bin"
