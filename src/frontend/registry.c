@@ -289,22 +289,26 @@ reg_record_lock(int fd)
 	return fcntl(fd, F_SETLK, &fl) == 0 ? 0 : errno;
 }
 
-/* Call fn on each name in the directory that starts with id's prefix. */
-static void
+/*
+ * Call fn on each name in the directory that starts with id's prefix: 0,
+ * or the errno that kept us from reading the directory.
+ */
+static int
 reg_each_record(int dfd, uint32_t id, bool (*fn)(int, const char *, void *),
     void *arg)
 {
 	char prefix[32];
 	struct dirent *de;
 	DIR *dir;
-	int fd, n;
+	int fd, n, error;
 
 	n = snprintf(prefix, sizeof(prefix), REG_PREFIX "%03u.", id);
 	if ((fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) == -1)
-		return;
+		return errno;
 	if ((dir = fdopendir(fd)) == NULL) {
+		error = errno;
 		close(fd);
-		return;
+		return error;
 	}
 	rewinddir(dir);
 	while ((de = readdir(dir)) != NULL) {
@@ -313,6 +317,7 @@ reg_each_record(int dfd, uint32_t id, bool (*fn)(int, const char *, void *),
 			break;
 	}
 	closedir(dir);
+	return 0;
 }
 
 /*
@@ -586,16 +591,27 @@ reg_read_record(int fd, uint32_t machid, struct reg_record *r)
  * /proc. A record with a second name is still its owner's: where
  * fs.protected_hardlinks is 0, any member may link another's, and
  * skipping it would hide that machine.
+ * Returns 0 with *fdp (-1: a name that is no record to read: gone, not
+ * a file, ours, not ours to read), or the errno of a lack of descriptors
+ * or memory: the lookup then fails, rather than call a live machine's id
+ * free.
  */
+static bool
+reg_out_of_resources(int error)
+{
+	return error == EMFILE || error == ENFILE || error == ENOMEM;
+}
+
 static int
-reg_candidate_open(int dfd, const char *name)
+reg_candidate_open(int dfd, const char *name, int *fdp)
 {
 	char proc[64];
 	struct stat st;
-	int pfd, fd = -1;
+	int pfd, fd = -1, error = 0;
 
+	*fdp = -1;
 	if ((pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return -1;
+		return reg_out_of_resources(errno) ? errno : 0;
 	if (fstat(pfd, &st) == 0 && S_ISREG(st.st_mode)) {
 		for (size_t i = 0; i < NVMM_MAX_MACHINES; i++) {
 			if (reg_own[i].fd != -1 && reg_own[i].ino ==
@@ -603,11 +619,14 @@ reg_candidate_open(int dfd, const char *name)
 				goto out;
 		}
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-		fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if ((fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1 &&
+		    reg_out_of_resources(errno))
+			error = errno;
 	}
 out:
 	close(pfd);
-	return fd;
+	*fdp = fd;
+	return error;
 }
 
 struct reg_search {
@@ -615,6 +634,7 @@ struct reg_search {
 	pid_t holder;
 	struct reg_record record;
 	bool found;
+	int error;		/* the search could not look at every name */
 };
 
 /* Whether name is the record that the holder of the id keeps locked. */
@@ -625,7 +645,9 @@ reg_match_record(int dfd, const char *name, void *arg)
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	int fd;
 
-	if ((fd = reg_candidate_open(dfd, name)) == -1)
+	if ((s->error = reg_candidate_open(dfd, name, &fd)) != 0)
+		return false;
+	if (fd == -1)
 		return true;
 	if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK &&
 	    fl.l_pid == s->holder &&
@@ -673,12 +695,12 @@ reg_lookup(uint32_t machid, struct reg_info *info)
 	if (reg_own[machid].fd != -1) {
 		*info = reg_own[machid].info;
 	} else if ((error = reg_other_holder(machid, &idx, &s.holder)) == 0) {
-		if (s.holder > 0)
-			reg_each_record(reg_dirs[idx].dfd, machid,
-			    reg_match_record, &s);
-		if (!s.found) {
+		if (s.holder > 0 && (error = reg_each_record(reg_dirs[idx].dfd,
+		    machid, reg_match_record, &s)) == 0)
+			error = s.error;
+		if (error == 0 && !s.found)
 			error = ENOENT;	/* free, or nothing published */
-		} else {
+		if (error == 0) {
 			/* The pid as the kernel names it, here. */
 			info->pid = s.holder;
 			info->nvcpus = (uint32_t)s.record.nvcpus;

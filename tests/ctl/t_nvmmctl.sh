@@ -128,6 +128,16 @@ else
 	nok "creation time is the local asctime of the creation"
 	diag "got [${row:32}], want [$date0]"
 fi
+# A lookup takes up to four descriptors beyond nvmmctl's own (directory,
+# slots, a directory stream, the record): short of them, list must fail,
+# never show the live machine as gone.
+lost=""
+for lim in 4 5 6 7 8 9 10 11 12; do
+	out=$(ulimit -n "$lim"; "$nvmmctl" list 2>/dev/null); rc=$?
+	got=$(sed -n 3p <<<"$out")
+	[ "$rc" = 0 ] && [ "${got:0:31}" != "${row:0:31}" ] && lost+=" $lim"
+done
+check "$lost" "" "list short of descriptors: fails or shows the machine (limits where it was lost:$lost)"
 kill -9 "$H_PID"; wait "$H_PID" 2>/dev/null; H_PID=""
 out=$("$nvmmctl" list)
 check "$out" "$header" "owner killed with SIGKILL: list is clean"
