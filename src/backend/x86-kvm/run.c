@@ -76,17 +76,21 @@ kvmx86_kick_setup(void)
 #define RUN_KICKED_OUT	3	/* outside, kicked since: the entry looks */
 
 /*
- * Out of KVM_RUN (or not entering it). A release store, not a seq_cst
- * one (XCHG on x86, a locked instruction: ~10 ns here, per exit): kicks
- * only ever change 'running' by compare-and-swap, which reads the latest
- * value whatever this store's order, and what a kick asks for is looked
- * at after the next entry's exchange, itself a full barrier. Nothing the
- * runner reads between here and that exchange is a kicker's.
+ * Out of KVM_RUN (or not entering it). Sequentially consistent, though it
+ * costs a locked XCHG (~10 ns here, 0.15% of an exit): it is one side of
+ * a store-then-load pair with kvmx86_kick(). The runner stores RUN_OUT,
+ * then (next run) reads the event box and the stop word; a kicker stores
+ * its request, then reads 'running' in its compare-and-swap. Only with
+ * both sides in one total order must one of them see the other's store:
+ * a release store here lets the runner miss the event while the kicker
+ * still sees RUN_IN and takes the thread for inside KVM_RUN. On x86 the
+ * entry points' locked take and put would happen to fence it, but that is
+ * theirs to change, not a guarantee of this protocol.
  */
 static inline void
 run_left(struct kvmx86_vcpu *cpu)
 {
-	atomic_store_explicit(&cpu->running, RUN_OUT, memory_order_release);
+	atomic_store(&cpu->running, RUN_OUT);
 }
 
 /*
