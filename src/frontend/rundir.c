@@ -16,6 +16,13 @@
  * Not in a set-id program: a program made set-group-id kvm must not let
  * the users it serves move their machines out of the shared registry.
  */
+/* Why the caller cannot use the directory, from the errno of a use. */
+static enum rundir_problem
+rundir_denied(int error)
+{
+	return error == EROFS ? RUNDIR_READONLY : RUNDIR_NO_ACCESS;
+}
+
 const char *
 rundir_path(void)
 {
@@ -84,7 +91,8 @@ rundir_open(bool create, int *dfd, struct stat *st,
 
 	*problem = RUNDIR_OK;
 	if (create && (error = rundir_make(path)) != 0) {
-		*problem = error == ENOENT ? RUNDIR_MISSING : RUNDIR_NO_ACCESS;
+		*problem = error == ENOENT ? RUNDIR_MISSING :
+		    rundir_denied(error);
 		return error;
 	}
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
@@ -147,7 +155,7 @@ rundir_slots_open(int dfd, const struct stat *dst, bool create, int *fd,
 	if ((sfd = openat(dfd, RUNDIR_SLOTS, flags)) == -1 && errno == ENOENT &&
 	    create && dst->st_uid == geteuid()) {
 		if ((error = rundir_slots_make(dfd, dst)) != 0) {
-			*problem = RUNDIR_NO_ACCESS;
+			*problem = rundir_denied(error);
 			return error;
 		}
 		sfd = openat(dfd, RUNDIR_SLOTS, flags);
@@ -155,7 +163,7 @@ rundir_slots_open(int dfd, const struct stat *dst, bool create, int *fd,
 	if (sfd == -1) {
 		error = errno;
 		*problem = error == ENOENT ? RUNDIR_SLOTS_MISSING :
-		    error == ELOOP ? RUNDIR_SLOTS_UNSAFE : RUNDIR_NO_ACCESS;
+		    error == ELOOP ? RUNDIR_SLOTS_UNSAFE : rundir_denied(error);
 		return error == ELOOP ? EACCES : error;
 	}
 	if (fstat(sfd, &st) == -1 || !rundir_slots_safe(&st, dst)) {
@@ -190,6 +198,10 @@ rundir_explain(enum rundir_problem problem, const char *path, char *buf,
 		snprintf(buf, len, "%s: no access to the machine registry (add "
 		    "your user to group '%s', the group of " RUNDIR_KVM ")",
 		    path, g);
+		break;
+	case RUNDIR_READONLY:
+		snprintf(buf, len, "%s: on a read-only file system (remount it "
+		    "read-write)", path);
 		break;
 	case RUNDIR_NOT_DIR:
 		snprintf(buf, len, "%s: not a directory (as root: remove it, "

@@ -31,6 +31,7 @@ enum rundir_problem {
 	RUNDIR_OK,
 	RUNDIR_MISSING,		/* no directory, and we may not make it */
 	RUNDIR_NO_ACCESS,	/* the caller may not search or write it */
+	RUNDIR_READONLY,	/* on a read-only file system */
 	RUNDIR_NOT_DIR,
 	RUNDIR_OWNER,		/* neither root's nor the caller's */
 	RUNDIR_WORLD,		/* writable by every user */

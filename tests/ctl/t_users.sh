@@ -44,7 +44,7 @@ pids=() fds=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	umount /dev/kvm "$tmp/dev" 2>/dev/null
+	umount /dev/kvm "$tmp/dev" "$tmp/ro" 2>/dev/null
 	for u in "$in1" "$in2" "$out"; do userdel "$u" 2>/dev/null; done
 	groupdel "$g" 2>/dev/null
 	rm -rf "$tmp"
@@ -220,6 +220,17 @@ check "$(as "$in1" "$nvmmctl" identify 2>&1 >/dev/null)" \
 mv "$run/slots.root" "$run/slots"
 check "$(as "$in1" "$h_owner" hold 1 0 0 0 </dev/null | head -n 1)" "machine 0" "repaired: a member creates machines again"
 check "$(as "$in1" "$nvmmctl" identify 2>&1 >/dev/null)" "" "repaired: identify warns of nothing"
+
+# ---- A read-only registry -------------------------------------------------------------
+ro=$tmp/ro
+mkdir "$ro" && mount -t tmpfs -o mode=0755 none "$ro" && mkdir -m 1770 "$ro/run" &&
+	chgrp "$g" "$ro/run" && install -m 0660 -g "$g" /dev/null "$ro/run/slots" &&
+	mount -o remount,ro "$ro"
+check "$(as "$in1" env NVMM_RUNDIR="$ro/run" "$h_owner" hold 1 0 0 0 </dev/null | head -n 1)" \
+	"error 30" "read-only registry: a member's machine creation fails (EROFS)"
+check "$(as "$in1" env NVMM_RUNDIR="$ro/run" "$nvmmctl" identify 2>&1 >/dev/null)" \
+	"nvmmctl: warning: no machine can be created: $ro/run: on a read-only file system (remount it read-write)" \
+	"read-only registry: identify says so, not to join a group the user is in"
 
 # ---- Root's fix-ups in a directory members may write ---------------------------------
 # make install (install-rundir) and the package's postinst without systemd-
