@@ -140,7 +140,11 @@ struct pair {
 	void *raw_ctx, *lib_ctx;
 	measure_fn ref;		/* optional third side, timed only */
 	void *ref_ctx;
-	measure_fn aa;		/* optional fourth: a copy of ref (A/A check) */
+	/*
+	 * Optional A/A check: a copy of ref, or without ref a copy of raw
+	 * (then the third side); q_aa is it against what it copies.
+	 */
+	measure_fn aa;
 	void *aa_ctx;
 	/*
 	 * Optional, instead of ref and aa: what to take out of each side,
@@ -151,17 +155,16 @@ struct pair {
 	unsigned int n;		/* operations per batch */
 	unsigned int reps;	/* batches per side */
 	/*
-	 * > 1 with block(): the rounds in that many blocks, each measured by
-	 * block(), which fills v as pair_rounds() does, but in a process of
-	 * its own with objects of its own (exits.c). A block's median ratio
-	 * is then one sample: the interval covers the luck of where the
-	 * kernel put each side's objects and where the process's code and
-	 * data lie, which stay put for a process's life.
+	 * > 1 with block: the rounds in that many blocks, each in a process
+	 * of its own (nvmm-bench --block NAME FIRST ROUNDS [AA_NS], NAME
+	 * being block), which makes the row's pair anew with objects of its
+	 * own and prints its batches' times (pair_block_print). A block's
+	 * median ratio is then one sample: the interval covers the luck of
+	 * where the kernel put each side's objects and where the process's
+	 * code and data lie, which stay put for a process's life.
 	 */
 	unsigned int blocks;
-	void (*block)(const struct pair *, unsigned int first,
-	    unsigned int rounds, double *v, unsigned int stride);
-	void *block_arg;
+	const char *block;
 	unsigned int count_n;	/* operations in the counting batch; 0: none */
 	bool isolated;		/* count only between op_begin and op_end */
 };
@@ -172,7 +175,7 @@ struct result {
 	double aa;			/* the fourth side, if any */
 	struct ratio q;			/* lib / raw per round */
 	struct ratio q_ref;		/* lib / ref per round */
-	struct ratio q_aa;		/* aa / ref per round */
+	struct ratio q_aa;		/* aa / ref (or raw) per round */
 	struct sc_count sc_raw, sc_lib;
 	bool counted;
 };
@@ -185,6 +188,9 @@ struct result pair_run(const struct pair *);
  */
 void pair_rounds(const struct pair *, unsigned int first, unsigned int rounds,
     double *v, unsigned int stride);
+/* In a block's process: those rounds, each one's four batch times a line. */
+void pair_block_print(const struct pair *, unsigned int first,
+    unsigned int rounds);
 extern unsigned int bench_reps_scale;	/* --quick divides the reps */
 /* --aa [NS]: exit rows also time a copy of the reference, NS ns slower. */
 extern bool bench_aa;
@@ -242,11 +248,16 @@ void exit_raw_serve(struct raw_vm *, enum guest);
 void exit_nv_serve(struct nv_vm *, enum guest);
 /* One exit loop, n exits, nothing printed: 0, or -1 for an unknown guest. */
 int bench_exit_loop(const char *guest, const char *side, unsigned int n);
-/* One block of an exit row, its batches printed: 0, or -1 for a bad guest. */
-int bench_exit_block(const char *guest, unsigned int first,
+/*
+ * One block of a row in this process (nvmm-bench --block), its batches
+ * printed: 0, or -1 when the row is not one of the file's.
+ */
+int bench_exit_block(const char *row, unsigned int first,
     unsigned int rounds);
 void bench_state(void);		/* state.c */
 void bench_lifetimes(void);	/* life.c */
+int bench_life_block(const char *row, unsigned int first,
+    unsigned int rounds);
 void bench_big_map(void);	/* map.c */
 void bench_memory_measure(void);	/* mem.c: before the others */
 void bench_memory(void);	/* mem.c: its rows */

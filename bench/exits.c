@@ -6,18 +6,14 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 
 #define MSR_VALUE	0x1122334455667788ULL
-
-extern char **environ;
 
 /*
  * Exits per batch and rounds: short batches keep a round's sides close in
@@ -246,57 +242,14 @@ static const char *const loop_names[GUEST_TOUCH] = {
 };
 
 /*
- * Every block in a new process, with new VMs. Two VMs made alike can
- * differ by ~2% per exit for as long as they live (an A/A pair showed it
- * in one row of four), and two processes by ~1% in the RDMSR row (its
- * ratio 1.027-1.034 in four runs, 1.022-1.024 in four without address
- * space randomization): more than libnvmm's own cost. Only a new process
- * and new VMs for each block let the interval see that luck.
+ * Every block in a new process (main.c, pair_block_spawn), with new VMs.
+ * Two VMs made alike can differ by ~2% per exit for as long as they live
+ * (an A/A pair showed it in one row of four), and two processes by ~1%
+ * in the RDMSR row (its ratio 1.027-1.034 in four runs, 1.022-1.024 in
+ * four without address space randomization): more than libnvmm's own
+ * cost. Only a new process and new VMs for each block let the interval
+ * see that luck.
  */
-static void
-exit_block_spawn(const struct pair *p, unsigned int first,
-    unsigned int rounds, double *v, unsigned int stride)
-{
-	const struct exit_sides *x = p->block_arg;
-	char a_first[16], a_rounds[16], a_spin[16];
-	char *argv[] = { "/proc/self/exe", "--exit-block",
-	    (char *)loop_names[x->raw.g], a_first, a_rounds,
-	    bench_aa ? a_spin : NULL, NULL };
-	posix_spawn_file_actions_t fa;
-	int fd[2], status;
-	pid_t pid;
-	FILE *f;
-
-	snprintf(a_first, sizeof(a_first), "%u", first);
-	snprintf(a_rounds, sizeof(a_rounds), "%u", rounds);
-	snprintf(a_spin, sizeof(a_spin), "%u", bench_aa_spin_ns);
-	fflush(stdout);
-	if (pipe(fd) == -1)
-		die_errno("pipe");
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
-	posix_spawn_file_actions_addclose(&fa, fd[0]);
-	posix_spawn_file_actions_addclose(&fa, fd[1]);
-	errno = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (errno != 0)
-		die_errno("posix_spawn nvmm-bench --exit-block");
-	close(fd[1]);
-	if ((f = fdopen(fd[0], "r")) == NULL)
-		die_errno("fdopen");
-	for (unsigned int i = 0; i < rounds; i++) {
-		for (unsigned int s = 0; s < 4; s++) {
-			if (fscanf(f, "%lf", &v[s * stride + i]) != 1)
-				die("%s: a block's process ended early",
-				    exit_names[x->raw.g]);
-		}
-	}
-	fclose(f);
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		die("%s: a block's process failed", exit_names[x->raw.g]);
-}
-
 /* A row's pair: the same in the table's process and in each block's. */
 static struct pair
 exit_pair(struct exit_sides *x)
@@ -306,8 +259,8 @@ exit_pair(struct exit_sides *x)
 		.raw_ctx = &x->raw, .lib_ctx = &x->nv, .ref_ctx = &x->sync,
 		.aa = bench_aa ? raw_exits : NULL, .aa_ctx = &x->copy,
 		.n = EXIT_BATCH, .reps = EXIT_ROUNDS,
-		.blocks = EXIT_BLOCKS, .block = exit_block_spawn,
-		.block_arg = x, .count_n = 2000, .isolated = true,
+		.blocks = EXIT_BLOCKS, .block = loop_names[x->raw.g],
+		.count_n = 2000, .isolated = true,
 	};
 }
 
@@ -322,30 +275,21 @@ exit_sides_init(struct exit_sides *x, enum guest g)
 }
 
 int
-bench_exit_block(const char *guest, unsigned int first, unsigned int rounds)
+bench_exit_block(const char *row, unsigned int first, unsigned int rounds)
 {
 	for (enum guest g = GUEST_PIO; g < GUEST_TOUCH; g++) {
 		struct exit_sides x;
 		struct pair p;
-		double *v = calloc(4 * (size_t)rounds, sizeof(*v));
 
-		if (strcmp(guest, loop_names[g]) != 0) {
-			free(v);
+		if (strcmp(row, loop_names[g]) != 0)
 			continue;
-		}
-		if (v == NULL || rounds == 0)
-			die("--exit-block: no memory or no rounds");
 		exit_sides_init(&x, g);
 		/* The order of creation turns with the blocks, as the rounds'. */
-		x.made = first / rounds;
+		x.made = rounds ? first / rounds : 0;
 		sides_create(&x);
 		p = exit_pair(&x);
-		pair_rounds(&p, first, rounds, v, rounds);
-		for (unsigned int i = 0; i < rounds; i++)
-			printf("%.1f %.1f %.1f %.1f\n", v[i], v[rounds + i],
-			    v[2 * rounds + i], v[3 * rounds + i]);
+		pair_block_print(&p, first, rounds);
 		sides_destroy(&x);
-		free(v);
 		return 0;
 	}
 	return -1;

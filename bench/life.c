@@ -14,6 +14,9 @@
 #include "bench.h"
 
 #define NMACH	128
+#ifndef LIFE_BLOCKS
+#define LIFE_BLOCKS	24
+#endif
 
 /* ---- Machine + vCPU ------------------------------------------------------------ */
 
@@ -131,32 +134,74 @@ nv_create_128(void *ctx, unsigned int n)
 	return samples_median(s, n);
 }
 
+/* ---- The rows ---------------------------------------------------------------------- */
+
+/*
+ * Every block in a process of its own (main.c, pair_block_spawn), as the
+ * exit rows: a machine's cost depends on what the process has around it
+ * (its heap and descriptor table, libnvmm's registry state, where code
+ * and data lie), which stays put for a process's life. With one process
+ * the interval over rounds saw only the host's noise, so the luck of one
+ * layout went into the ratio whole; over blocks it is sampled. Short
+ * batches within a block: KVM's VM teardown waits for RCU, whose delays
+ * come and go with the host's load.
+ */
+static const struct life_row {
+	const char *block;	/* nvmm-bench --block NAME */
+	const char *name, *unit;
+	double scale;
+	measure_fn raw, lib;
+	unsigned int n, reps, blocks, count_n;
+} life_rows[] = {
+	{ "create", "machine_create + vcpu_create", "us", 1e3,
+	    raw_create, nv_create, 4, 144, LIFE_BLOCKS, 20 },
+	{ "destroy", "machine_destroy (1 vCPU)", "us", 1e3,
+	    raw_destroy, nv_destroy, 4, 144, LIFE_BLOCKS, 20 },
+	/* 50-60 ms a batch: half the blocks, a whole cycle of orders each. */
+	{ "create128", "create 128 machines (no vCPU)", "ms", 1e6,
+	    raw_create_128, nv_create_128, 1, 12, LIFE_BLOCKS / 2, 1 },
+};
+#define NLIFE	(sizeof(life_rows) / sizeof(life_rows[0]))
+
+/* A row's pair, the same in the table's process and in each block's. */
+static struct pair
+life_pair(const struct life_row *row)
+{
+	return (struct pair){
+		.raw = row->raw, .lib = row->lib,
+		.aa = bench_aa ? row->raw : NULL,
+		.n = row->n, .reps = row->reps, .count_n = row->count_n,
+		.blocks = row->blocks, .block = row->block, .isolated = true,
+	};
+}
+
+int
+bench_life_block(const char *row, unsigned int first, unsigned int rounds)
+{
+	for (size_t i = 0; i < NLIFE; i++) {
+		struct pair p;
+
+		if (strcmp(row, life_rows[i].block) != 0)
+			continue;
+		p = life_pair(&life_rows[i]);
+		pair_block_print(&p, first, rounds);
+		return 0;
+	}
+	return -1;
+}
+
 void
 bench_lifetimes(void)
 {
-	/*
-	 * Short batches: KVM's VM teardown waits for RCU, whose delays come
-	 * and go with the host's load.
-	 */
-	struct pair create = {
-		.raw = raw_create, .lib = nv_create,
-		.n = 4, .reps = 45, .count_n = 20, .isolated = true,
-	};
-	struct pair destroy = {
-		.raw = raw_destroy, .lib = nv_destroy,
-		.n = 4, .reps = 45, .count_n = 20, .isolated = true,
-	};
-	struct pair many = {
-		.raw = raw_create_128, .lib = nv_create_128,
-		.n = 1, .reps = 11, .count_n = 1, .isolated = true,
-	};
-	struct result r;
-
 	table_section("lifetimes");
-	r = pair_run(&create);
-	table_row("machine_create + vcpu_create", "us", 1e3, &r, 0);
-	r = pair_run(&destroy);
-	table_row("machine_destroy (1 vCPU)", "us", 1e3, &r, 0);
-	r = pair_run(&many);
-	table_row("create 128 machines (no vCPU)", "ms", 1e6, &r, 0);
+	for (size_t i = 0; i < NLIFE; i++) {
+		const struct life_row *row = &life_rows[i];
+		struct pair p = life_pair(row);
+		struct result r = pair_run(&p);
+
+		table_row(row->name, row->unit, row->scale, &r, 0);
+		if (bench_aa)
+			table_aa_row("    A/A: raw copy vs raw", row->unit,
+			    row->scale, &r);
+	}
 }

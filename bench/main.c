@@ -10,21 +10,24 @@
  * and prints their ratio, which must come out at 1.00 (NS = 0) or show
  * the spin.
  * The second form runs one exit loop for N exits and prints nothing, for
- * an outside syscall counter (bench/run --strace). The exit rows run each
- * block of rounds in a process of their own, nvmm-bench --exit-block
- * GUEST FIRST ROUNDS [AA_NS], which prints its batches' times. The third checks the
- * instruction budgets as TAP (meson test perf-insns); insns.c runs its
- * counting children as nvmm-bench --insns-child.
+ * an outside syscall counter (bench/run --strace). The exit and lifetime
+ * rows run each block of rounds in a process of its own, nvmm-bench
+ * --block ROW FIRST ROUNDS [AA_NS], which prints its batches' times. The
+ * third form checks the instruction budgets as TAP (meson test
+ * perf-insns); insns.c runs its counting children as nvmm-bench
+ * --insns-child.
  * Machines register under NVMM_RUNDIR; when it is unset a private
  * temporary directory is used (the 128-machine row needs every id).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <sched.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -33,6 +36,7 @@ bool bench_counting;
 unsigned int bench_reps_scale = 1;
 bool bench_aa;
 unsigned int bench_aa_spin_ns;
+extern char **environ;
 static double timer_overhead;	/* two now_ns() back to back */
 static char rundir[64];
 
@@ -141,6 +145,10 @@ pair_sides(const struct pair *p, measure_fn *fn, void **ctx)
 			die("a pair with bases has no reference");
 		fn[2] = p->raw_base, ctx[2] = p->raw_ctx;
 		fn[3] = p->lib_base, ctx[3] = p->lib_ctx;
+	} else if (p->ref == NULL && p->aa != NULL) {
+		/* A copy of raw: the third side. */
+		fn[2] = p->aa, ctx[2] = p->aa_ctx;
+		fn[3] = NULL, ctx[3] = NULL;
 	} else {
 		fn[2] = p->ref, ctx[2] = p->ref_ctx;
 		fn[3] = p->aa, ctx[3] = p->aa_ctx;
@@ -171,6 +179,67 @@ pair_rounds(const struct pair *p, unsigned int first, unsigned int rounds,
 			v[s * stride + i] = fn[s](ctx[s], p->n);
 		}
 	}
+}
+
+void
+pair_block_print(const struct pair *p, unsigned int first, unsigned int rounds)
+{
+	double *v = calloc(4 * (size_t)rounds, sizeof(*v));
+
+	if (v == NULL || rounds == 0)
+		die("--block: no memory or no rounds");
+	pair_rounds(p, first, rounds, v, rounds);
+	for (unsigned int i = 0; i < rounds; i++)
+		printf("%.1f %.1f %.1f %.1f\n", v[i], v[rounds + i],
+		    v[2 * rounds + i], v[3 * rounds + i]);
+	free(v);
+}
+
+/*
+ * A block of p's rounds in a new process, nvmm-bench --block p->block
+ * ..., which makes the row's objects anew: its batches' times read back
+ * into v as pair_rounds() would have stored them.
+ */
+static void
+pair_block_spawn(const struct pair *p, unsigned int first,
+    unsigned int rounds, double *v, unsigned int stride)
+{
+	char a_first[16], a_rounds[16], a_spin[16];
+	char *argv[] = { "/proc/self/exe", "--block", (char *)p->block,
+	    a_first, a_rounds, bench_aa ? a_spin : NULL, NULL };
+	posix_spawn_file_actions_t fa;
+	int fd[2], status;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(a_first, sizeof(a_first), "%u", first);
+	snprintf(a_rounds, sizeof(a_rounds), "%u", rounds);
+	snprintf(a_spin, sizeof(a_spin), "%u", bench_aa_spin_ns);
+	fflush(stdout);
+	if (pipe(fd) == -1)
+		die_errno("pipe");
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, fd[0]);
+	posix_spawn_file_actions_addclose(&fa, fd[1]);
+	errno = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (errno != 0)
+		die_errno("posix_spawn nvmm-bench --block");
+	close(fd[1]);
+	if ((f = fdopen(fd[0], "r")) == NULL)
+		die_errno("fdopen");
+	for (unsigned int i = 0; i < rounds; i++) {
+		for (unsigned int s = 0; s < 4; s++) {
+			if (fscanf(f, "%lf", &v[s * stride + i]) != 1)
+				die("%s: a block's process ended early",
+				    p->block);
+		}
+	}
+	fclose(f);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		die("%s: a block's process failed", p->block);
 }
 
 /* Each side less its base, round by round; the bases' own rows zeroed. */
@@ -214,6 +283,7 @@ pair_run(const struct pair *p)
 	void *ctx[4];
 	unsigned int nsides = pair_sides(p, fn, ctx);
 	unsigned int blocks = p->blocks > 1 && p->block != NULL ? p->blocks : 1;
+	bool aa_of_raw = p->ref == NULL && p->aa != NULL && p->raw_base == NULL;
 	unsigned int per_block = block_rounds(p, nsides, blocks);
 	unsigned int rounds = per_block * blocks;
 	double *v = calloc(4 * (size_t)rounds, sizeof(*v));
@@ -225,24 +295,31 @@ pair_run(const struct pair *p)
 		unsigned int first = b * per_block;
 
 		if (blocks > 1)
-			p->block(p, first, per_block, v + first, rounds);
+			pair_block_spawn(p, first, per_block, v + first,
+			    rounds);
 		else
 			pair_rounds(p, first, per_block, v + first, rounds);
 	}
 	if (p->raw_base != NULL)
 		pair_less_bases(v, rounds);
 	r.q = pair_ratio(v + rounds, v, blocks, per_block);
-	if (fn[2] != NULL && p->raw_base == NULL)
-		r.q_ref = pair_ratio(v + rounds, v + 2 * rounds, blocks,
-		    per_block);
-	if (fn[3] != NULL && p->raw_base == NULL)
-		r.q_aa = pair_ratio(v + 3 * rounds, v + 2 * rounds, blocks,
-		    per_block);
+	if (aa_of_raw) {
+		r.q_aa = pair_ratio(v + 2 * rounds, v, blocks, per_block);
+	} else if (p->raw_base == NULL) {
+		if (fn[2] != NULL)
+			r.q_ref = pair_ratio(v + rounds, v + 2 * rounds,
+			    blocks, per_block);
+		if (fn[3] != NULL)
+			r.q_aa = pair_ratio(v + 3 * rounds, v + 2 * rounds,
+			    blocks, per_block);
+	}
 	/* Each side's own median, for the time columns (sorts v). */
 	r.raw = median(v, rounds);
 	r.lib = median(v + rounds, rounds);
 	r.ref = median(v + 2 * rounds, rounds);
 	r.aa = median(v + 3 * rounds, rounds);
+	if (aa_of_raw)
+		r.aa = r.ref, r.ref = r.raw;	/* the A/A line's columns */
 	free(v);
 	/* Blocks timed elsewhere left this process's sides cold: warm them. */
 	if (blocks > 1)
@@ -404,15 +481,17 @@ main(int argc, char **argv)
 			usage();
 		return 0;
 	}
-	if ((argc == 5 || argc == 6) && strcmp(argv[1], "--exit-block") == 0) {
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "--block") == 0) {
+		unsigned int first = (unsigned int)strtoul(argv[3], NULL, 0);
+		unsigned int rounds = (unsigned int)strtoul(argv[4], NULL, 0);
+
 		if (argc == 6) {
 			bench_aa = true;
 			bench_aa_spin_ns = (unsigned int)strtoul(argv[5], NULL, 0);
 		}
 		timer_calibrate();
-		if (bench_exit_block(argv[2],
-		    (unsigned int)strtoul(argv[3], NULL, 0),
-		    (unsigned int)strtoul(argv[4], NULL, 0)) != 0)
+		if (bench_exit_block(argv[2], first, rounds) != 0 &&
+		    bench_life_block(argv[2], first, rounds) != 0)
 			usage();
 		return 0;
 	}
