@@ -8,7 +8,7 @@
  * --aa checks the estimator: each exit row also times a second copy of its
  * reference, NS ns of spin added to each of its exits (0 when omitted),
  * and prints their ratio, which must come out at 1.00 (NS = 0) or show
- * the spin.
+ * the spin; each lifetime row a copy of its raw side, without spin.
  * The second form runs one exit loop for N exits and prints nothing, for
  * an outside syscall counter (bench/run --strace). The exit and lifetime
  * rows run each block of rounds in a process of its own, nvmm-bench
