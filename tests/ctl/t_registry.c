@@ -16,8 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +32,7 @@
 #define NOBODY		65534
 
 static const char *helper;
+static bool refuse_fd_links;	/* proc_start(): the helper's kernel says no */
 static char rundir[] = "/tmp/nvmm-t-registry-XXXXXX";
 
 /* ---- Helper processes --------------------------------------------------------- */
@@ -37,6 +42,31 @@ struct proc {
 	int in;		/* its stdin */
 	FILE *out;	/* its stdout */
 };
+
+/*
+ * Make linkat() with AT_EMPTY_PATH fail with ENOENT from here on (and
+ * across exec), as kernels before 6.10 answer a caller without
+ * CAP_DAC_READ_SEARCH: the registry must then name records another way.
+ */
+static int
+refuse_empty_path_links(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_linkat, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		    offsetof(struct seccomp_data, args[4])),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, AT_EMPTY_PATH, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOENT),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
 
 /* Start the helper with args; as user 'nobody' when drop is set. */
 static void
@@ -57,6 +87,8 @@ proc_start(struct proc *p, bool drop, const char *a1, const char *a2,
 		    setresgid(NOBODY, NOBODY, NOBODY) == -1 ||
 		    setresuid(NOBODY, NOBODY, NOBODY) == -1))
 			_exit(126);
+		if (refuse_fd_links && refuse_empty_path_links() == -1)
+			_exit(125);
 		execl(helper, helper, a1, a2, a3, a4, a5, (char *)NULL);
 		_exit(127);
 	}
@@ -229,6 +261,48 @@ test_facts(void)
 	t_errno(mach_info(mach.machid, &info), ENOENT,
 	    "destroyed machine: ENOENT");
 	munmap(ram, big + small);
+}
+
+/*
+ * A kernel that refuses to link a file by its descriptor (before 6.10,
+ * without CAP_DAC_READ_SEARCH): machines are still created and
+ * registered, each with its one record, found by nvmm_ctl.
+ */
+static void
+test_fd_link_refused(void)
+{
+	char val[64], prefix[32], id[16], line[256], want[64];
+	unsigned int ids[2], n = 0, records = 0, owned = 0;
+	struct stat st;
+	struct proc p;
+	int pid = 0;
+
+	refuse_fd_links = true;
+	proc_start(&p, false, "hold", "2", "1", "0", "0");
+	refuse_fd_links = false;
+	while (n < 2 && proc_expect(&p, "machine", val, sizeof(val)))
+		ids[n++] = (unsigned int)atoi(val);
+	if (proc_expect(&p, "ready", val, sizeof(val)))
+		pid = atoi(val);
+	for (unsigned int i = 0; i < n; i++) {
+		snprintf(prefix, sizeof(prefix), "machine.%03u.", ids[i]);
+		records += record_count(prefix, &st) == 1;
+		/* Another process's machine: nvmm_ctl as its root owner. */
+		snprintf(id, sizeof(id), "%u", ids[i]);
+		helper_line(false, "info", id, "root", line, sizeof(line));
+		snprintf(want, sizeof(want), "ok 1 0 %d ", pid);
+		owned += pid != 0 && strncmp(line, want, strlen(want)) == 0;
+	}
+	t_ok(n == 2 && records == 2,
+	    "linkat(AT_EMPTY_PATH) refused: 2 machines created (%u), one record each (%u)",
+	    n, records);
+	if (geteuid() == 0)
+		t_ok(n == 2 && owned == 2,
+		    "their owner and vCPU count are known to nvmm_ctl (%u of 2)",
+		    owned);
+	else
+		t_skip("nvmm_ctl on another process's machine needs euid 0");
+	proc_wait(&p);
 }
 
 static void
@@ -419,9 +493,10 @@ main(int argc, char *argv[])
 	atexit(rundir_remove);
 
 	t_require_nvmm();
-	t_plan(29);
+	t_plan(31);
 	test_ctl_errors();
 	test_facts();
+	test_fd_link_refused();
 	test_root_init_denied();
 	test_race_and_limit();
 	test_fork();
