@@ -411,18 +411,28 @@ fe_capability(struct nvmm_capability *cap)
 /* ---- Lookups ---------------------------------------------------------------------- */
 
 /*
- * Why a machine id is not in our table: someone else's (EPERM) or nobody's.
- * Our own entry shows while one of our threads creates or destroys a
- * machine with that id: to a stale handle, that machine does not exist.
+ * Why a machine id is not in our table: someone else's (EPERM), nobody's
+ * (ENOENT), or the registry's errno when it could not be asked (no
+ * descriptor left, an unsafe run directory). Our own entry shows while
+ * one of our threads creates or destroys a machine with that id: to a
+ * stale handle, that machine does not exist.
  */
+static int
+fe_holder_why(nvmm_machid_t machid)
+{
+	pid_t holder;
+	int error;
+
+	if ((error = reg_holder(machid, &holder)) != 0)
+		return error;
+	return holder == getpid() ? ENOENT : EPERM;
+}
+
+/* The same for a handle, which only NVMM's two answers fit. */
 static int
 fe_not_ours(nvmm_machid_t machid)
 {
-	pid_t holder;
-
-	if (reg_holder(machid, &holder) != 0 || holder == getpid())
-		return ENOENT;
-	return EPERM;
+	return fe_holder_why(machid) == EPERM ? EPERM : ENOENT;
 }
 
 /*
@@ -922,9 +932,11 @@ fe_ctl_mach_info(struct nvmm_ctl_mach_info *info)
 	/*
 	 * Only our own machines, as a non-root NVMM owner: another's is
 	 * EPERM from its slot alone, its record being its owner's to read.
+	 * A registry that could not be asked fails the call, as reg_lookup()
+	 * does for root: ENOENT would call a held id free.
 	 */
 	if (!fe_root && (atomic_load(&fe_mwords[id]) & FE_LIVE) == 0)
-		return fe_not_ours(id);
+		return fe_holder_why(id);
 	if ((error = reg_lookup(id, &ri)) != 0)
 		return error;
 	info->nvcpus = ri.nvcpus;

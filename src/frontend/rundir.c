@@ -12,10 +12,6 @@
 
 #include "rundir.h"
 
-/*
- * Not in a set-id program: a program made set-group-id kvm must not let
- * the users it serves move their machines out of the shared registry.
- */
 /* Why the caller cannot use the directory, from the errno of a use. */
 static enum rundir_problem
 rundir_denied(int error)
@@ -23,6 +19,10 @@ rundir_denied(int error)
 	return error == EROFS ? RUNDIR_READONLY : RUNDIR_NO_ACCESS;
 }
 
+/*
+ * Not in a set-id program: a program made set-group-id kvm must not let
+ * the users it serves move their machines out of the shared registry.
+ */
 const char *
 rundir_path(void)
 {

@@ -8,8 +8,9 @@
  *	comma-separated list, one size per machine); print "time <t0> <t1>",
  *	"machine <id>" per machine ("error <errno>" on failure), then
  *	"ready <pid>"; live until stdin reaches EOF.
- *   h_owner info <machid> root|user
- *	nvmm_ctl(NVMM_CTL_MACH_INFO) as the root owner or a plain one:
+ *   h_owner info <machid> root|user|user-nofd
+ *	nvmm_ctl(NVMM_CTL_MACH_INFO) as the root owner or a plain one
+ *	(user-nofd: with no descriptor left to open after nvmm_init()):
  *	"ok <nvcpus> <nram> <pid> <time>" or "err <errno>".
  *   h_owner rootinit
  *	nvmm_root_init(): "ok" or "err <errno>".
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,12 +119,30 @@ cmd_hold(char **argv)
 	return 0;
 }
 
+/* Lower the descriptor limit to the lowest free one: no open succeeds. */
+static int
+no_more_fds(void)
+{
+	struct rlimit rl;
+	int fd;
+
+	if ((fd = dup(STDERR_FILENO)) == -1)
+		return -1;
+	close(fd);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return -1;
+	rl.rlim_cur = (rlim_t)fd;
+	return setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static int
 cmd_info(char **argv)
 {
 	struct nvmm_ctl_mach_info info;
 
 	if (init(strcmp(argv[1], "root") == 0) == -1)
+		return 1;
+	if (strcmp(argv[1], "user-nofd") == 0 && no_more_fds() == -1)
 		return 1;
 	memset(&info, 0, sizeof(info));
 	info.machid = (nvmm_machid_t)atoi(argv[0]);

@@ -247,6 +247,20 @@ test_facts(void)
 	helper_line(false, "info", id, "user", line, sizeof(line));
 	t_ok(strcmp(line, "err 1") == 0,
 	    "another process's plain owner gets EPERM (%s)", line);
+	/*
+	 * Short of descriptors, a plain owner cannot look at the registry:
+	 * the lookup fails, never calls the held id free (ENOENT).
+	 */
+	helper_line(false, "info", id, "user-nofd", line, sizeof(line));
+	t_ok(strcmp(line, "err 24") == 0,
+	    "another's machine, short of descriptors: EMFILE, not ENOENT (%s)",
+	    line);
+	T_CHECK(stat(rundir, &st));
+	T_CHECK(chmod(rundir, 0777));
+	helper_line(false, "info", id, "user", line, sizeof(line));
+	T_CHECK(chmod(rundir, st.st_mode & 07777));
+	t_ok(strcmp(line, "err 13") == 0,
+	    "another's machine, run dir writable by all: EACCES (%s)", line);
 	helper_line(false, "info", id, "root", line, sizeof(line));
 	snprintf(path, sizeof(path), "ok 1 %zu %d %lld", big, (int)getpid(),
 	    (long long)info.time);
@@ -493,7 +507,7 @@ main(int argc, char *argv[])
 	atexit(rundir_remove);
 
 	t_require_nvmm();
-	t_plan(31);
+	t_plan(33);
 	test_ctl_errors();
 	test_facts();
 	test_fd_link_refused();
