@@ -262,6 +262,22 @@ check "$(stat -c '%a %U %G' "$secret")|$(stat -c '%h %a %U %G' "$old/slots")" \
 	"600 root root|1 660 root $g" \
 	"make install, a file of root's hard-linked in at slots: left as it is, slots made anew"
 
+# The live slots file is the group's to read and write, so a member may
+# give it a second name even where fs.protected_hardlinks is 1. make
+# install must then leave it in place: a new slots file beside the one
+# live owners lock would let the next machine take an id already held.
+start k "$in1" "$h_owner" hold 1 0 0 0
+kid=$(expect k '^machine' | cut -d' ' -f2)
+as "$in2" ln "$run/slots" "$run/slots.again"
+NVMM_RUNDIR=$run DESTDIR= "$src/tools/nvmmctl/install-rundir" >/dev/null 2>&1
+line=$(as "$in2" "$h_owner" hold 1 0 0 0 </dev/null | grep -m 1 '^machine')
+check "$([ "$line" != "machine $kid" ] && echo distinct || echo "$line twice")" "distinct" \
+	"make install, a member's second name for the live slots file: no id taken twice"
+check "$(stat -c '%h %a %U %G' "$run/slots")" "2 660 root $g" \
+	"make install: the live slots file kept, root's, 0660"
+stop k
+rm -f "$run/slots.again"
+
 droot=$tmp/droot
 mkdir -p -m 0755 "$droot/usr/lib/tmpfiles.d" "$droot/run" "$tmp/bin"
 sed "s/ kvm / $g /" "$src/tools/nvmmctl/nvmm-tmpfiles.conf" \
