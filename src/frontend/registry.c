@@ -612,10 +612,11 @@ reg_read_record(int fd, uint32_t machid, struct reg_record *r)
  * Open a candidate record for reading without ever opening one of our own
  * record files: closing that descriptor would drop our lock on it. The
  * name is resolved once (O_PATH, whose close drops nothing), checked
- * against our records' inodes, whatever name it has, and reopened through
- * /proc. A record with a second name is still its owner's: where
- * fs.protected_hardlinks is 0, any member may link another's, and
- * skipping it would hide that machine.
+ * against our records' and slots files' inodes, whatever name it has (a
+ * slots file's close would give back every id we hold in it), and
+ * reopened through /proc. A record with a second name is still its
+ * owner's: where fs.protected_hardlinks is 0, any member may link
+ * another's, and skipping it would hide that machine.
  * Returns 0 with *fdp (-1: a name that is no record to read: gone, not
  * a file, ours, not ours to read), or the errno of a lack of descriptors
  * or memory: the lookup then fails, rather than call a live machine's id
@@ -625,6 +626,27 @@ static bool
 reg_out_of_resources(int error)
 {
 	return error == EMFILE || error == ENFILE || error == ENOMEM;
+}
+
+/*
+ * Whether st is a file this process keeps POSIX locks on: one of its
+ * records, or a slots file it uses, which members may link in under a
+ * record's name (it is theirs to read and write).
+ */
+static bool
+reg_locked_here(const struct stat *st)
+{
+	for (size_t i = 0; i < NVMM_MAX_MACHINES; i++) {
+		if (reg_own[i].fd != -1 && reg_own[i].ino == st->st_ino &&
+		    reg_own[i].dev == st->st_dev)
+			return true;
+	}
+	for (size_t i = 0; i < REG_MAX_DIRS; i++) {
+		if (reg_dirs[i].dfd != -1 && reg_dirs[i].ino == st->st_ino &&
+		    reg_dirs[i].dev == st->st_dev)
+			return true;
+	}
+	return false;
 }
 
 static int
@@ -637,18 +659,13 @@ reg_candidate_open(int dfd, const char *name, int *fdp)
 	*fdp = -1;
 	if ((pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return reg_out_of_resources(errno) ? errno : 0;
-	if (fstat(pfd, &st) == 0 && S_ISREG(st.st_mode)) {
-		for (size_t i = 0; i < NVMM_MAX_MACHINES; i++) {
-			if (reg_own[i].fd != -1 && reg_own[i].ino ==
-			    st.st_ino && reg_own[i].dev == st.st_dev)
-				goto out;
-		}
+	if (fstat(pfd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    !reg_locked_here(&st)) {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
 		if ((fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1 &&
 		    reg_out_of_resources(errno))
 			error = errno;
 	}
-out:
 	close(pfd);
 	*fdp = fd;
 	return error;

@@ -8,9 +8,11 @@
  *	comma-separated list, one size per machine); print "time <t0> <t1>",
  *	"machine <id>" per machine ("error <errno>" on failure), then
  *	"ready <pid>"; live until stdin reaches EOF.
- *   h_owner info <machid> root|user|user-nofd
+ *   h_owner info <machid> root|root-own|user|user-nofd
  *	nvmm_ctl(NVMM_CTL_MACH_INFO) as the root owner or a plain one
- *	(user-nofd: with no descriptor left to open after nvmm_init()):
+ *	(user-nofd: with no descriptor left to open after nvmm_init();
+ *	root-own: a root owner of a machine of its own, "machine <id>"
+ *	first, that lives on until stdin reaches EOF):
  *	"ok <nvcpus> <nram> <pid> <time>" or "err <errno>".
  *   h_owner rootinit
  *	nvmm_root_init(): "ok" or "err <errno>".
@@ -21,6 +23,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,11 +142,21 @@ static int
 cmd_info(char **argv)
 {
 	struct nvmm_ctl_mach_info info;
+	struct nvmm_machine mach;
+	bool own = strcmp(argv[1], "root-own") == 0;
+	int error;
 
-	if (init(strcmp(argv[1], "root") == 0) == -1)
+	if (init(own || strcmp(argv[1], "root") == 0) == -1)
 		return 1;
 	if (strcmp(argv[1], "user-nofd") == 0 && no_more_fds() == -1)
 		return 1;
+	if (own) {
+		if ((error = make_machine(&mach, 0, 0)) != 0) {
+			say("error %d", error);
+			return 1;
+		}
+		say("machine %u", mach.machid);
+	}
 	memset(&info, 0, sizeof(info));
 	info.machid = (nvmm_machid_t)atoi(argv[0]);
 	if (nvmm_ctl(NVMM_CTL_MACH_INFO, &info, sizeof(info)) == -1)
@@ -152,6 +165,8 @@ cmd_info(char **argv)
 		say("ok %u %llu %d %lld", info.nvcpus,
 		    (unsigned long long)info.nram, (int)info.pid,
 		    (long long)info.time);
+	if (own)
+		wait_eof();
 	return 0;
 }
 

@@ -319,6 +319,83 @@ test_fd_link_refused(void)
 	proc_wait(&p);
 }
 
+/*
+ * Move the first record whose name starts with prefix to "aside.<name>"
+ * (back when !out, prefix then being that name); returns its name.
+ */
+static const char *
+record_aside(const char *prefix, bool out)
+{
+	static char name[256];
+	char from[600], to[600];
+	struct dirent *d;
+	DIR *dir;
+
+	if (!out) {
+		snprintf(from, sizeof(from), "%s/aside.%s", rundir, prefix);
+		snprintf(to, sizeof(to), "%s/%s", rundir, prefix);
+		T_CHECK(rename(from, to));
+		return prefix;
+	}
+	if ((dir = opendir(rundir)) == NULL)
+		t_bail("%s: %s", rundir, strerror(errno));
+	name[0] = '\0';
+	while ((d = readdir(dir)) != NULL) {
+		if (strncmp(d->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(name, sizeof(name), "%s", d->d_name);
+			break;
+		}
+	}
+	closedir(dir);
+	snprintf(from, sizeof(from), "%s/%s", rundir, name);
+	snprintf(to, sizeof(to), "%s/aside.%s", rundir, name);
+	T_CHECK(rename(from, to));
+	return name;
+}
+
+/*
+ * Closing any descriptor of a file drops the process's POSIX locks on it.
+ * The slots file is the group's to read and write, so a member may give
+ * it a record's name (a hard link, even with fs.protected_hardlinks 1):
+ * a lookup by a root owner must not open it, or that owner's ids go free
+ * under its machines and the next creation takes one of them again.
+ */
+static void
+test_slots_as_record(void)
+{
+	struct nvmm_machine mach;
+	struct proc holder, looker;
+	char val[64], name[600], slots[600], id[16], prefix[32];
+	const char *aside;
+	int b = -1, a = -1;
+
+	proc_start(&holder, false, "hold", "1", "0", "0", "0");
+	if (proc_expect(&holder, "machine", val, sizeof(val)))
+		b = atoi(val);
+	snprintf(slots, sizeof(slots), "%s/slots", rundir);
+	snprintf(name, sizeof(name), "%s/machine.%03d.slots", rundir, b);
+	snprintf(id, sizeof(id), "%d", b);
+	T_CHECK(link(slots, name));
+	/* The holder's own record aside: the lookup meets the link first. */
+	snprintf(prefix, sizeof(prefix), "machine.%03d.", b);
+	aside = record_aside(prefix, true);
+	proc_start(&looker, false, "info", id, "root-own", NULL, NULL);
+	if (proc_expect(&looker, "machine", val, sizeof(val)))
+		a = atoi(val);
+	if (fgets(val, sizeof(val), looker.out) == NULL)	/* its lookup's answer */
+		val[0] = '\0';
+	T_CHECK(nvmm_machine_create(&mach));
+	t_ok(b >= 0 && a >= 0 && mach.machid != (nvmm_machid_t)a &&
+	    mach.machid != (nvmm_machid_t)b,
+	    "slots linked in as a record: a root owner's lookup keeps its id "
+	    "(%u, held: %d, %d)", mach.machid, a, b);
+	T_CHECK(nvmm_machine_destroy(&mach));
+	unlink(name);
+	(void)record_aside(aside, false);
+	proc_wait(&looker);
+	proc_wait(&holder);
+}
+
 static void
 test_root_init_denied(void)
 {
@@ -507,10 +584,11 @@ main(int argc, char *argv[])
 	atexit(rundir_remove);
 
 	t_require_nvmm();
-	t_plan(33);
+	t_plan(34);
 	test_ctl_errors();
 	test_facts();
 	test_fd_link_refused();
+	test_slots_as_record();
 	test_root_init_denied();
 	test_race_and_limit();
 	test_fork();
