@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,8 +394,7 @@ reg_record_fill(int fd, const struct reg_record *r, struct stat *st)
 	return 0;
 }
 
-/* linkat() refused AT_EMPTY_PATH once; atomic: creations may race. */
-static atomic_bool reg_link_by_proc;
+static bool reg_link_by_proc;	/* linkat() refused AT_EMPTY_PATH once; reg_lock */
 
 /*
  * Give an O_TMPFILE record its name: by its descriptor, which Linux 6.10
@@ -410,13 +408,12 @@ reg_record_link(int fd, int dfd, const char *name)
 {
 	char proc[32];
 
-	if (!atomic_load_explicit(&reg_link_by_proc, memory_order_relaxed)) {
+	if (!reg_link_by_proc) {
 		if (linkat(fd, "", dfd, name, AT_EMPTY_PATH) == 0)
 			return 0;
 		if (errno != ENOENT)
 			return -1;
-		atomic_store_explicit(&reg_link_by_proc, true,
-		    memory_order_relaxed);
+		reg_link_by_proc = true;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	return linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW);
