@@ -605,20 +605,7 @@ reg_read_record(int fd, uint32_t machid, struct reg_record *r)
 	return EAGAIN;
 }
 
-/*
- * Open a candidate record for reading without ever opening one of our own
- * record files: closing that descriptor would drop our lock on it. The
- * name is resolved once (O_PATH, whose close drops nothing), checked
- * against our records' and slots files' inodes, whatever name it has (a
- * slots file's close would give back every id we hold in it), and
- * reopened through /proc. A record with a second name is still its
- * owner's: where fs.protected_hardlinks is 0, any member may link
- * another's, and skipping it would hide that machine.
- * Returns 0 with *fdp (-1: a name that is no record to read: gone, not
- * a file, ours, not ours to read), or the errno of a lack of descriptors
- * or memory: the lookup then fails, rather than call a live machine's id
- * free.
- */
+/* A lack of descriptors or memory: a lookup fails on it (reg_candidate_open()). */
 static bool
 reg_out_of_resources(int error)
 {
@@ -646,6 +633,20 @@ reg_locked_here(const struct stat *st)
 	return false;
 }
 
+/*
+ * Open a candidate record for reading without ever opening one of our own
+ * record files: closing that descriptor would drop our lock on it. The
+ * name is resolved once (O_PATH, whose close drops nothing), checked
+ * against our records' and slots files' inodes, whatever name it has (a
+ * slots file's close would give back every id we hold in it), and
+ * reopened through /proc. A record with a second name is still its
+ * owner's: where fs.protected_hardlinks is 0, any member may link
+ * another's, and skipping it would hide that machine.
+ * Returns 0 with *fdp (-1: a name that is no record to read: gone, not
+ * a file, ours, not ours to read), or the errno of a lack of descriptors
+ * or memory: the lookup then fails, rather than call a live machine's id
+ * free.
+ */
 static int
 reg_candidate_open(int dfd, const char *name, int *fdp)
 {
